@@ -1,0 +1,1 @@
+"""crabllm.cli package."""

@@ -1,0 +1,1 @@
+"""crabllm.server package."""

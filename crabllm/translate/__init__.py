@@ -1,0 +1,1 @@
+"""crabllm.translate package."""

@@ -1,0 +1,1 @@
+"""Test fakes: loopback upstreams speaking real provider wire formats."""
