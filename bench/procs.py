@@ -1,0 +1,213 @@
+"""Child processes for the benchmark: pinned start, readiness, memory, and a guaranteed stop."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class StartFailed(Exception):
+    """A child did not become ready; the message says why (with the log's error line)."""
+
+
+def port_busy(port: int) -> bool:
+    """True when something on 127.0.0.1 accepts connections on port, or the port cannot be bound."""
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        if s.connect_ex(("127.0.0.1", port)) == 0:
+            return True
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def pinned(cmd: list[str], core: str | None) -> list[str]:
+    """Prefix cmd with taskset when it exists and a core list is given."""
+    if core and shutil.which("taskset"):
+        return ["taskset", "-c", core, *cmd]
+    return cmd
+
+
+def error_line(text: str) -> str:
+    """The most telling line of a log: a traceback's exception line or the last error-ish line."""
+    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "(empty log)"
+    pat = re.compile(r"(?i)error|exception|failed|fatal|cannot|can't|unable|invalid|unknown|"
+                     r"not supported|unsupported|refus|no such|usage:")
+    best = (len(lines) - 1, lines[-1].strip())
+    for i in range(len(lines) - 1, -1, -1):
+        if pat.search(lines[i]):
+            best = (i, lines[i].strip())
+            break
+    tbs = [i for i, ln in enumerate(lines) if ln.lstrip().startswith("Traceback (most recent call last)")]
+    if tbs:
+        indent = len(lines[tbs[-1]]) - len(lines[tbs[-1]].lstrip())
+        for i in range(tbs[-1] + 1, len(lines)):
+            if len(lines[i]) - len(lines[i].lstrip()) == indent and i >= best[0]:
+                best = (i, lines[i].strip())
+                break
+    return best[1][:300]
+
+
+def log_error_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 65536))
+            return error_line(f.read().decode("utf-8", "replace"))
+    except OSError as e:
+        return f"(no log: {e})"
+
+
+def proc_tree(root: int) -> list[int]:
+    """root and all its descendants, from /proc."""
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                kids.setdefault(ppid, []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
+def mem_kb(pid: int, fld: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(fld + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_mem_mb(root: int, fld: str = "VmHWM") -> float:
+    """Sum of a /proc status field (VmHWM = peak RSS, VmRSS = now) over a process tree, in MB."""
+    return round(sum(mem_kb(p, fld) for p in proc_tree(root)) / 1024.0, 1)
+
+
+def http_post(port: int, path: str, body: bytes, headers: dict[str, str],
+              timeout: float = 3.0) -> tuple[int, bytes]:
+    """One request over a fresh connection; status 0 and the error text when no HTTP answer came."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST" if body else "GET", path, body=body or None,
+                     headers={"content-type": "application/json", **headers})
+        r = conn.getresponse()
+        return r.status, r.read()
+    except (OSError, http.client.HTTPException) as e:
+        return 0, repr(e).encode()
+    finally:
+        conn.close()
+
+
+@dataclass
+class Child:
+    """A process started in its own session; only its own group is ever signalled."""
+
+    name: str
+    cmd: list[str]
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    popen: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+
+    def start(self) -> Child:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as lf:
+            lf.write(("$ " + " ".join(self.cmd) + "\n").encode())
+            lf.flush()
+            self.started = time.perf_counter()
+            self.popen = subprocess.Popen(self.cmd, stdout=lf, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, cwd=self.cwd,
+                                          env={**os.environ, **self.env}, start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid if self.popen else 0
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def check(self, step: str) -> None:
+        if self.popen is not None and self.popen.poll() is not None:
+            raise StartFailed(f"{self.name} exited with code {self.popen.returncode} during {step}: "
+                              f"{log_error_line(self.log)}")
+
+    def wait_ready(self, port: int, path: str, body: bytes, headers: dict[str, str],
+                   limit: float = 30.0) -> float:
+        """Poll every 10 ms until a 200 answers; seconds since start. Fails early if it exits, or
+        if it answers only non-200 for 10 s (the reason is its last answer)."""
+        first_answer = 0.0
+        status, reply = 0, b""
+        while time.perf_counter() - self.started < limit:
+            status, reply = http_post(port, path, body, headers, timeout=2.0)
+            if status == 200:
+                return time.perf_counter() - self.started
+            if not self.alive():
+                raise StartFailed(f"exited with code {self.popen.returncode if self.popen else '?'} "
+                                  f"before it was ready: {log_error_line(self.log)}")
+            if status:
+                first_answer = first_answer or time.perf_counter()
+                if time.perf_counter() - first_answer > 10:
+                    raise StartFailed(f"answers HTTP {status}: {reply[:200].decode('utf-8', 'replace')}")
+            time.sleep(0.01)
+        last = f"HTTP {status}: {reply[:160].decode('utf-8', 'replace')}" if status else "no HTTP answer"
+        raise StartFailed(f"not ready after {limit:.0f}s ({last}); log: {log_error_line(self.log)}")
+
+    def stop(self, grace: float = 8.0) -> None:
+        """SIGTERM the child's own process group, then SIGKILL it after grace seconds."""
+        p = self.popen
+        if p is None:
+            return
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                p.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:  # the group may outlive its leader (e.g. worker processes): make sure it is gone
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen = None
+
+
+@dataclass
+class Children:
+    """Every child the run started, stopped in reverse order by stop_all (idempotent)."""
+
+    items: list[Child] = field(default_factory=list)
+
+    def add(self, child: Child) -> Child:
+        self.items.append(child)
+        return child
+
+    def stop_all(self) -> None:
+        while self.items:
+            self.items.pop().stop()

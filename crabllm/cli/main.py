@@ -1,0 +1,50 @@
+"""`crabllm` command line: global flags and sub-command dispatch (heavy imports stay lazy)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from crabllm import __version__
+
+DEFAULT_CONFIG = "crabllm.toml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                         help="more logging: -v info for everything, -vv debug, -vvv trace")
+    parser = argparse.ArgumentParser(
+        prog="crabllm", parents=[verbose],
+        description="crabllm: a high-performance LLM API gateway (OpenAI- and Anthropic-compatible).",
+        epilog="With no command, runs `crabllm serve`.")
+    parser.add_argument("--version", action="version", version=f"crabllm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[verbose], help="run the gateway",
+                           description="Run the gateway. A missing config file is created first (as `crabllm init`).")
+    serve.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="config file (default: crabllm.toml)")
+    serve.add_argument("-b", "--bind", help="HOST:PORT to listen on, overriding `listen`")
+
+    init = sub.add_parser("init", parents=[verbose], help="write a starter config",
+                          description="Write a commented starter config (mode 0600) with a fresh admin token and key.")
+    init.add_argument("-o", "--out", default=DEFAULT_CONFIG, help="where to write it (default: crabllm.toml)")
+    init.add_argument("-f", "--force", action="store_true", help="overwrite an existing file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    verbosity = getattr(args, "verbose", 0)
+    command = args.command or "serve"
+    if command == "init":
+        from crabllm.cli.init import run_init
+
+        return run_init(args.out, force=args.force)
+    from crabllm.cli.serve import run_serve
+
+    return run_serve(getattr(args, "config", DEFAULT_CONFIG), getattr(args, "bind", None), verbosity)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

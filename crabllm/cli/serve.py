@@ -1,0 +1,82 @@
+"""`crabllm serve`: load and check the config, bind the port, run uvicorn with a graceful drain."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from pathlib import Path
+
+from crabllm.cli.init import print_secrets
+from crabllm.cli.logs import setup_logging
+from crabllm.config.loader import load_config
+from crabllm.config.starter import write_starter
+from crabllm.config.validate import parse_listen
+from crabllm.errors import ConfigError
+
+log = logging.getLogger("crabllm.serve")
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def run_serve(config_path: str, bind: str | None, verbosity: int) -> int:
+    setup_logging(verbosity)
+    path = Path(config_path)
+    if not path.exists():
+        log.info("config not found — generating a starter config at %s", path)
+        try:
+            admin_token, key = write_starter(path)
+        except ConfigError as e:
+            return fail(str(e))
+        print_secrets(str(path), admin_token, key)
+    try:
+        config = load_config(path)
+        listen = bind or config.listen
+        host, port = parse_listen(listen, path="--bind" if bind else "listen", file="" if bind else str(path))
+    except ConfigError as e:
+        return fail(str(e))
+    try:
+        sock = bind_socket(host, port)
+    except OSError as e:
+        return fail(f"cannot listen on {listen}: {e.strerror or e} "
+                    f"(fix: stop the process using it, or pass --bind HOST:PORT)")
+
+    import uvicorn
+
+    from crabllm.server.app import create_app
+
+    app = create_app(str(path), config)
+    uv_config = uvicorn.Config(
+        app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_config=None,
+        timeout_graceful_shutdown=int(config.shutdown_timeout) or None, server_header=False, date_header=False,
+        backlog=2048, timeout_keep_alive=75,
+    )
+    server = uvicorn.Server(uv_config)
+    models = {m for p in config.providers.values() for m in p.models}
+    log.info("crabllm listening on http://%s (%d models, %d providers, auth %s)", listen, len(models),
+             len(config.providers), "on" if (config.keys or config.admin_token) else "OFF")
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    if not server.started:
+        return fail("the server failed to start (see the log above)")
+    log.info("crabllm stopped")
+    return 0

@@ -1,0 +1,119 @@
+"""Semantic checks of a decoded Config that the type system cannot express."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from crabllm.config.schema import Config, ProviderConfig
+from crabllm.errors import ConfigError
+
+OPENAI_WIRE_KINDS = frozenset({"openai", "ollama", "azure"})
+SUPPORTED_KINDS = OPENAI_WIRE_KINDS | {"mock"}
+LATER_KINDS = frozenset({"anthropic", "google", "bedrock"})
+STORAGE_KINDS = ("memory", "sqlite", "redis")
+KNOWN_EXTENSIONS = ("audit", "budget", "cache", "logging", "rate_limit", "usage")
+NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_MOCK_FIELDS = ("mock_reply",)
+
+
+def validate(config: Config, *, file: str) -> None:
+    """Raise ConfigError for the first problem found, naming its TOML path and the fix."""
+    parse_listen(config.listen, file=file, path="listen")
+    for name, provider in config.providers.items():
+        _validate_provider(name, provider, file)
+    _validate_keys(config, file)
+    served = {m for p in config.providers.values() for m in p.models}
+    for alias, target in config.aliases.items():
+        if target not in served:
+            raise ConfigError(f"alias '{alias}' points to '{target}', which no provider serves",
+                              file=file, path=f"aliases.{alias}", fix=f"add '{target}' to a provider's models or fix the alias")
+    for ext in config.extensions:
+        if ext not in KNOWN_EXTENSIONS:
+            raise ConfigError(f"unknown extension '{ext}'", file=file, path=f"extensions.{ext}",
+                              fix=f"valid extensions: {', '.join(KNOWN_EXTENSIONS)}")
+        raise ConfigError(f"extension '{ext}' is not supported yet in this version of crabllm", file=file,
+                          path=f"extensions.{ext}", fix="remove it from [extensions] for now")
+    if config.storage.kind not in STORAGE_KINDS:
+        raise ConfigError(f"unknown storage kind '{config.storage.kind}'", file=file, path="storage.kind",
+                          fix=f"use one of: {', '.join(STORAGE_KINDS)}")
+    if config.limits.max_body_bytes < 1024:
+        raise ConfigError("max_body_bytes must be at least 1024", file=file, path="limits.max_body_bytes",
+                          fix="use a size in bytes, e.g. 33554432 for 32 MiB")
+    if config.shutdown_timeout < 0:
+        raise ConfigError("shutdown_timeout must not be negative", file=file, path="shutdown_timeout", fix="use seconds >= 0")
+
+
+def parse_listen(listen: str, *, file: str = "", path: str = "listen") -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"invalid listen address '{listen}'", file=file or None, path=path,
+                          fix='use HOST:PORT, e.g. "127.0.0.1:5632"')
+    return host.strip("[]"), int(port)
+
+
+def _validate_provider(name: str, p: ProviderConfig, file: str) -> None:
+    path = f"providers.{name}"
+    if not NAME_RE.fullmatch(name):
+        raise ConfigError(f"invalid provider name '{name}'", file=file, path=path, fix="use letters, digits, '.', '_' or '-'")
+    if p.kind in LATER_KINDS:
+        raise ConfigError(f"provider kind '{p.kind}' is not supported yet in this version of crabllm", file=file,
+                          path=f"{path}.kind", fix="use an OpenAI-compatible kind (openai, azure, ollama, a custom kind with base_url) or mock")
+    if p.kind not in SUPPORTED_KINDS and not p.base_url:
+        raise ConfigError(f"provider '{name}' (custom kind '{p.kind}') requires a base_url", file=file,
+                          path=f"{path}.base_url", fix="set base_url to the service's OpenAI-compatible endpoint")
+    if p.kind == "azure":
+        if not p.api_key:
+            raise ConfigError(f"provider '{name}' (azure) requires an api_key", file=file, path=f"{path}.api_key",
+                              fix='set api_key, e.g. api_key = "${AZURE_OPENAI_API_KEY}"')
+        if not p.base_url:
+            raise ConfigError(f"provider '{name}' (azure) requires a base_url", file=file, path=f"{path}.base_url",
+                              fix='set base_url = "https://<resource>.openai.azure.com"')
+    if p.base_url is not None:
+        _validate_url(p.base_url, file, f"{path}.base_url")
+    if p.kind != "mock" and p.mock_reply is not None:
+        raise ConfigError("mock_reply only applies to kind = \"mock\"", file=file, path=f"{path}.mock_reply", fix="remove it")
+    for field, value in (("weight", p.weight), ("max_retries", p.max_retries), ("timeout", p.timeout),
+                         ("mock_chunks", p.mock_chunks), ("mock_chunk_delay_ms", p.mock_chunk_delay_ms),
+                         ("mock_latency_ms", p.mock_latency_ms)):
+        if value < 0:
+            raise ConfigError(f"{field} must not be negative", file=file, path=f"{path}.{field}", fix="use a value >= 0")
+    if p.weight > 65535:
+        raise ConfigError("weight must be at most 65535", file=file, path=f"{path}.weight", fix="use 0..65535")
+    if p.max_retries > 10:
+        raise ConfigError("max_retries must be at most 10", file=file, path=f"{path}.max_retries", fix="use 0..10")
+    if not 1 <= p.mock_dimensions <= 8192:
+        raise ConfigError("mock_dimensions must be within 1..8192", file=file, path=f"{path}.mock_dimensions", fix="use 1..8192")
+
+
+def _validate_url(url: str, file: str, path: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"invalid base_url '{url}'", file=file, path=path, fix="use an http:// or https:// URL")
+    if parts.username or parts.password:
+        raise ConfigError("base_url must not contain credentials", file=file, path=path, fix="put the secret in api_key")
+
+
+def _validate_keys(config: Config, file: str) -> None:
+    seen: set[str] = set()
+    for i, k in enumerate(config.keys):
+        path = f"keys[{i}]"
+        if not NAME_RE.fullmatch(k.name):
+            raise ConfigError(f"invalid key name '{k.name}'", file=file, path=f"{path}.name",
+                              fix="use 1-64 letters, digits, '.', '_' or '-'")
+        if k.name in seen:
+            raise ConfigError(f"duplicate key name '{k.name}'", file=file, path=f"{path}.name", fix="give each key a unique name")
+        seen.add(k.name)
+        if (k.key is None) == (k.key_sha256 is None):
+            raise ConfigError(f"key '{k.name}' needs exactly one of key or key_sha256", file=file, path=path,
+                              fix='set key = "sk-..." or key_sha256 = "<64 hex>"')
+        if k.key is not None and len(k.key) < 8:
+            raise ConfigError(f"key '{k.name}' is too short", file=file, path=f"{path}.key", fix="use at least 8 characters (crabllm init makes sk- + 64 hex)")
+        if k.key_sha256 is not None and not SHA256_RE.fullmatch(k.key_sha256):
+            raise ConfigError(f"key '{k.name}' key_sha256 is not 64 lowercase hex digits", file=file,
+                              path=f"{path}.key_sha256", fix="use the output of: printf %s KEY | sha256sum")
+        if not k.models:
+            raise ConfigError(f"key '{k.name}' allows no models", file=file, path=f"{path}.models", fix='use ["*"] for every model')
+    if config.admin_token is not None and len(config.admin_token) < 8:
+        raise ConfigError("admin_token is too short", file=file, path="admin_token", fix="use at least 8 characters")

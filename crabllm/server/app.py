@@ -1,0 +1,110 @@
+"""Litestar app factory: routes, error envelopes, and the lifespan that builds per-worker state."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, Request, Response, asgi
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
+
+from crabllm.config.loader import load_config
+from crabllm.config.schema import Config
+from crabllm.errors import CrabError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
+from crabllm.registry import RegistryHolder, build_registry
+from crabllm.server.meta import Meta
+from crabllm.server.proxy import Proxy
+from crabllm.server.runtime import Gateway, new_session
+
+log = logging.getLogger("crabllm.server")
+
+
+def _envelope(error: CrabError) -> Response[bytes]:
+    return Response(error.openai_body(), status_code=error.status, media_type="application/json",
+                    headers=error.headers())
+
+
+def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    if isinstance(exc, NotFoundException):
+        return _envelope(NotFound(f"no route for {request.method} {request.url.path}"))
+    if isinstance(exc, MethodNotAllowedException):
+        return _envelope(MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}"))
+    if exc.status_code < 500:
+        error = InvalidRequest(str(exc.detail))
+        error.status = exc.status_code
+        return _envelope(error)
+    return _on_exception(request, exc)
+
+
+def _on_crab_error(request: Request[Any, Any, Any], exc: CrabError) -> Response[bytes]:
+    return _envelope(exc)
+
+
+def _on_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _envelope(ServerError("internal error"))
+
+
+def create_app(config_path: str, config: Config | None = None, *, seed: int | None = None) -> Litestar:
+    """Build the ASGI app; the config is (re)loaded from `config_path` when not given."""
+    state: dict[str, Gateway] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        cfg = config if config is not None else load_config(config_path)
+        session = new_session()
+        gateway = Gateway(RegistryHolder(build_registry(cfg, session, path=config_path)), session, seed=seed)
+        state["gw"] = gateway
+        gateway.streams.start()
+        app.state.gateway = gateway
+        try:
+            yield
+        finally:
+            await gateway.streams.stop()
+            await session.close()
+
+    handlers = _handlers(state)
+    return Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        exception_handlers={HTTPException: _on_http_exception, CrabError: _on_crab_error, Exception: _on_exception},
+        openapi_config=None,
+        logging_config=None,
+        debug=False,
+    )
+
+
+def _handlers(state: dict[str, Gateway]) -> list[Any]:
+    """ASGI route handlers: raw scope/receive/send, so the hot path skips request parsing layers."""
+    cache: dict[str, Any] = {}
+
+    def target(kind: str) -> Any:
+        obj = cache.get(kind)
+        gw = state["gw"]
+        if obj is None or obj.gw is not gw:
+            obj = cache[kind] = Proxy(gw) if kind == "proxy" else Meta(gw)
+        return obj
+
+    @asgi("/v1/chat/completions", copy_scope=False)
+    async def chat(scope: Any, receive: Any, send: Any) -> None:
+        await target("proxy").chat(scope, receive, send)
+
+    @asgi("/v1/embeddings", copy_scope=False)
+    async def embeddings(scope: Any, receive: Any, send: Any) -> None:
+        await target("proxy").embeddings(scope, receive, send)
+
+    @asgi("/v1/models", copy_scope=False)
+    async def models(scope: Any, receive: Any, send: Any) -> None:
+        await target("meta").models(scope, receive, send)
+
+    @asgi("/health", copy_scope=False)
+    async def health(scope: Any, receive: Any, send: Any) -> None:
+        await target("meta").health(scope, receive, send)
+
+    @asgi("/ready", copy_scope=False)
+    async def ready(scope: Any, receive: Any, send: Any) -> None:
+        await target("meta").ready(scope, receive, send)
+
+    return [chat, embeddings, models, health, ready]

@@ -1,0 +1,72 @@
+"""Non-proxied public routes: the model list, liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from crabllm.errors import CrabError, MethodNotAllowed
+from crabllm.registry import Registry
+from crabllm.server.access import log_access
+from crabllm.server.auth import authenticate
+from crabllm.server.http import Exchange, send_json
+from crabllm.server.runtime import Gateway
+
+_HEALTH = msgspec.json.encode({"status": "ok"})
+
+
+def openai_model_list(reg: Registry, names: list[str]) -> bytes:
+    data = []
+    for name in names:
+        target = reg.config.aliases.get(name)
+        entry: dict[str, Any] = {"id": name, "object": "model", "created": 0, "owned_by": "crabllm"}
+        if target is not None:
+            entry["alias_for"] = target
+        info = reg.model_info(target or name)
+        if info is not None:
+            if info.context_length is not None:
+                entry["context_length"] = info.context_length
+            if info.vision is not None:
+                entry["vision"] = info.vision
+            if info.pricing is not None:
+                entry["pricing"] = msgspec.to_builtins(info.pricing)
+        data.append(entry)
+    return msgspec.json.encode({"object": "list", "data": data})
+
+
+def anthropic_model_list(names: list[str]) -> bytes:
+    data = [{"type": "model", "id": n, "display_name": n, "created_at": "1970-01-01T00:00:00Z"} for n in names]
+    return msgspec.json.encode({"data": data, "has_more": False, "first_id": names[0] if names else None,
+                                "last_id": names[-1] if names else None})
+
+
+class Meta:
+    """Handlers bound to a Gateway."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    async def models(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        ex = Exchange(scope, receive, send)
+        try:
+            if scope["method"] not in ("GET", "HEAD"):
+                raise MethodNotAllowed("use GET for /v1/models")
+            reg = self.gw.holder.current
+            ex.key = authenticate(reg, ex.auth, ex.api_key)
+            names = reg.visible_models(ex.key)
+            anthropic = ex.anthropic_version is not None or (ex.api_key is not None and ex.auth is None)
+            body = anthropic_model_list(names) if anthropic else openai_model_list(reg, names)
+            await ex.respond(200, body, ex.base_headers())
+        except CrabError as e:
+            await ex.respond_error(e)
+        finally:
+            log_access(ex)
+
+    async def health(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send_json(send, 200, _HEALTH)
+
+    async def ready(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        reg = self.gw.holder.current
+        body = msgspec.json.encode({"status": "ready", "generation": reg.generation, "models": len(reg.models)})
+        await send_json(send, 200, body)

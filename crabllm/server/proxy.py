@@ -1,0 +1,214 @@
+"""Model-routed OpenAI endpoints: chat completions (plain and SSE) and embeddings, bytes passed through."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import msgspec
+
+from crabllm.errors import CrabError, InvalidRequest, MethodNotAllowed, UpstreamProtocolError
+from crabllm.providers.base import Endpoint, Provider, Upstream
+from crabllm.registry import Registry, Route
+from crabllm.routing import dispatch
+from crabllm.server.access import log_access
+from crabllm.server.auth import authenticate
+from crabllm.server.http import ClientGone, Exchange
+from crabllm.server.runtime import Gateway
+from crabllm.server.stream import SSERelay, error_event
+from crabllm.types.openai import ChatView, chat_view, model_view, usage_view
+
+SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+NO_RETRY = [(b"x-should-retry", b"false")]
+_INJECT_USAGE = b'"stream_options":{"include_usage":true},'
+
+
+def decode_view(decoder: msgspec.json.Decoder, body: bytes) -> Any:
+    """Decode the small request view; every failure is a 400 naming the problem."""
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as e:
+        raise InvalidRequest(_describe_validation(str(e))) from None
+    except msgspec.DecodeError as e:
+        raise InvalidRequest(f"request body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise InvalidRequest("request body is nested too deeply") from None
+
+
+def chat_body(body: bytes, view: ChatView, model: str, stream: bool) -> bytes:
+    """Rewrite only what must change: the aliased model, and usage reporting for streams."""
+    wants_usage = stream and not (view.stream_options is not None and view.stream_options.include_usage)
+    if view.model == model and not wants_usage:
+        return body
+    if view.model == model and view.stream_options is None:
+        i = body.index(b"{") + 1
+        return body[:i] + _INJECT_USAGE + body[i:]
+    data = msgspec.json.decode(body)
+    data["model"] = model
+    if wants_usage:
+        options = data.get("stream_options")
+        data["stream_options"] = {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+    return msgspec.json.encode(data)
+
+
+def model_body(body: bytes, requested: str, model: str) -> bytes:
+    if requested == model:
+        return body
+    data = msgspec.json.decode(body)
+    data["model"] = model
+    return msgspec.json.encode(data)
+
+
+class Proxy:
+    """ASGI handlers bound to one worker's Gateway."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    async def chat(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        ex = Exchange(scope, receive, send)
+        gw = self.gw
+        gw.inflight += 1
+        try:
+            if scope["method"] != "POST":
+                raise MethodNotAllowed("use POST for /v1/chat/completions")
+            reg = gw.holder.current
+            ex.key = authenticate(reg, ex.auth, ex.api_key)
+            body = await ex.read_body(reg.config.limits.max_body_bytes)
+            view = decode_view(chat_view, body)
+            route = self._route(reg, ex, view.model)
+            ex.stream = stream = view.stream is True
+            client_usage = view.stream_options is not None and view.stream_options.include_usage is True
+            body = chat_body(body, view, route.model, stream)
+            if stream:
+                await self._stream(ex, route, body, strip_usage=not client_usage)
+            else:
+                await self._unary(ex, route, Endpoint.CHAT, body)
+        except CrabError as e:
+            if not ex.response_started:
+                await ex.respond_error(e, extra=NO_RETRY if ex.dispatched else None)
+        except ClientGone:
+            ex.status = 499
+        finally:
+            gw.inflight -= 1
+            log_access(ex)
+
+    async def embeddings(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        ex = Exchange(scope, receive, send)
+        gw = self.gw
+        gw.inflight += 1
+        try:
+            if scope["method"] != "POST":
+                raise MethodNotAllowed("use POST for /v1/embeddings")
+            reg = gw.holder.current
+            ex.key = authenticate(reg, ex.auth, ex.api_key)
+            body = await ex.read_body(reg.config.limits.max_body_bytes)
+            view = decode_view(model_view, body)
+            route = self._route(reg, ex, view.model)
+            await self._unary(ex, route, Endpoint.EMBEDDINGS, model_body(body, view.model, route.model))
+        except CrabError as e:
+            if not ex.response_started:
+                await ex.respond_error(e, extra=NO_RETRY if ex.dispatched else None)
+        except ClientGone:
+            ex.status = 499
+        finally:
+            gw.inflight -= 1
+            log_access(ex)
+
+    @staticmethod
+    def _route(reg: Registry, ex: Exchange, requested: str) -> Route:
+        route = reg.route(requested)
+        reg.check_allowed(ex.key, requested, route.model)
+        ex.model = route.model
+        return route
+
+    async def _unary(self, ex: Exchange, route: Route, endpoint: Endpoint, body: bytes) -> None:
+        model = route.model
+
+        async def call(provider: Provider) -> bytes:
+            upstream = await provider.send(endpoint, body, model, False)
+            return await upstream.read()
+
+        ex.dispatched = True  # from here on, failures come from the upstream side
+        data, provider, _ = await dispatch(route.deployments, call, self.gw.rng)
+        ex.provider = provider.name
+        try:
+            usage = usage_view.decode(data).usage
+        except (msgspec.DecodeError, RecursionError):
+            raise UpstreamProtocolError(f"provider '{provider.name}' returned a response that is not valid JSON") from None
+        if usage is not None:
+            ex.prompt_tokens = usage.prompt_tokens or 0
+            ex.completion_tokens = usage.completion_tokens or 0
+        await ex.respond(200, data, ex.base_headers())
+
+    async def _stream(self, ex: Exchange, route: Route, body: bytes, *, strip_usage: bool) -> None:
+        model = route.model
+
+        async def call(provider: Provider) -> Upstream:
+            return await provider.send(Endpoint.CHAT, body, model, True)
+
+        ex.dispatched = True
+        upstream, provider, _ = await dispatch(route.deployments, call, self.gw.rng)
+        ex.provider = provider.name
+        await self._relay(ex, upstream, SSERelay(strip_usage))
+
+    async def _relay(self, ex: Exchange, upstream: Upstream, relay: SSERelay) -> None:
+        """Committed: 200 is sent, and from now on failures are reported in-band."""
+        send = ex.send
+        task = asyncio.current_task()
+        gone = False
+
+        async def watch_disconnect() -> None:
+            nonlocal gone
+            while (await ex.receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            if task is not None:
+                task.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(watch_disconnect())
+        streams = self.gw.streams
+        headers = ex.base_headers(b"text/event-stream")
+        headers.extend(SSE_HEADERS)
+        ex.status = 200
+        ex.response_started = True
+        loop = asyncio.get_running_loop()
+        tail = b""
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            streams.add(relay, send)
+            async for data in upstream.chunks():
+                out = relay.feed(data)
+                if out:
+                    relay.last_write = loop.time()
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+            tail = relay.finish()
+        except CrabError as e:
+            ex.error = e.message
+            tail = error_event(e.message, e.type, e.code) + b"data: [DONE]\n\n"
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            if task is not None:
+                task.uncancel()
+            ex.status = 499
+            ex.error = "client disconnected"
+            return
+        finally:
+            streams.discard(relay)
+            watcher.cancel()
+            upstream.close()
+            if relay.usage is not None:
+                ex.prompt_tokens = relay.usage.prompt_tokens or 0
+                ex.completion_tokens = relay.usage.completion_tokens or 0
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+def _describe_validation(text: str) -> str:
+    message, _, where = text.partition(" - at `")
+    field = where.rstrip("`").removeprefix("$").lstrip(".")
+    if message.startswith("Object missing required field"):
+        return message.replace("Object missing required field", "missing required field").replace("`", "'")
+    return f"{message} at '{field}'" if field else message

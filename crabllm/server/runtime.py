@@ -1,0 +1,77 @@
+"""Per-worker runtime state built in the lifespan: registry holder, upstream session, stream tracker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from typing import Any
+
+import aiohttp
+
+from crabllm.registry import RegistryHolder
+from crabllm.server.stream import SSERelay
+
+log = logging.getLogger("crabllm.server")
+
+KEEPALIVE_IDLE = 15.0
+KEEPALIVE_TICK = 5.0
+KEEPALIVE = b":\n\n"
+
+
+class StreamTracker:
+    """Open SSE responses: counted for shutdown and metrics, sent a keep-alive comment when idle."""
+
+    def __init__(self) -> None:
+        self.open: dict[SSERelay, Any] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def add(self, relay: SSERelay, send: Any) -> None:
+        relay.last_write = asyncio.get_running_loop().time()
+        self.open[relay] = send
+
+    def discard(self, relay: SSERelay) -> None:
+        self.open.pop(relay, None)
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(KEEPALIVE_TICK)
+            now = loop.time()
+            for relay, send in list(self.open.items()):
+                if now - relay.last_write >= KEEPALIVE_IDLE:
+                    relay.last_write = now
+                    # Each send writes one whole frame, so a comment never splits an event.
+                    try:
+                        await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+                    except Exception:  # the client is gone; the relay notices on its own
+                        self.open.pop(relay, None)
+
+
+class Gateway:
+    """What every handler of one worker shares."""
+
+    def __init__(self, holder: RegistryHolder, session: aiohttp.ClientSession, *, seed: int | None = None) -> None:
+        self.holder = holder
+        self.session = session
+        self.rng = random.Random(seed)
+        self.streams = StreamTracker()
+        self.inflight = 0
+
+
+def new_session(limit: int = 4096) -> aiohttp.ClientSession:
+    """One keep-alive pool per worker, sized for thousands of concurrent streams."""
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, ttl_dns_cache=300, keepalive_timeout=60,
+                                     enable_cleanup_closed=False)
+    return aiohttp.ClientSession(connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",),
+                                 headers={"user-agent": "crabllm"}, raise_for_status=False, trust_env=False)
