@@ -1,0 +1,65 @@
+"""Run the real gateway (uvicorn + the Litestar app) on a loopback port in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from crabllm.config.loader import load_config
+from crabllm.server.app import create_app
+
+
+class GatewayServer:
+    """A real server on 127.0.0.1:<free port>, started from a config file."""
+
+    def __init__(self, config_path: Path, *, seed: int | None = 1234) -> None:
+        self.config_path = config_path
+        self.seed = seed
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+        self.app = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> GatewayServer:
+        config = load_config(self.config_path)
+        self.app = create_app(str(self.config_path), config, seed=self.seed)
+        uv = uvicorn.Config(self.app, loop="asyncio", http="httptools", lifespan="on", access_log=False,
+                            log_config=None, timeout_graceful_shutdown=5)
+        self.server = uvicorn.Server(uv)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+        def run() -> None:
+            asyncio.run(self.server.serve(sockets=[self.sock]))  # type: ignore[union-attr]
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("gateway did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(10)
+        self.sock.close()
+
+    def client(self, key: str | None = None, **kw: object) -> httpx.Client:
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10, **kw)  # type: ignore[arg-type]
