@@ -61,6 +61,7 @@ def run_serve(config_path: str, bind: str | None, verbosity: int) -> int:
     import uvicorn
 
     from crabllm.server.app import create_app
+    from crabllm.server.uv import DrainingServer
 
     app = create_app(str(path), config)
     uv_config = uvicorn.Config(
@@ -68,7 +69,7 @@ def run_serve(config_path: str, bind: str | None, verbosity: int) -> int:
         timeout_graceful_shutdown=int(config.shutdown_timeout) or None, server_header=False, date_header=False,
         backlog=2048, timeout_keep_alive=75,
     )
-    server = uvicorn.Server(uv_config)
+    server = DrainingServer(uv_config)
     models = {m for p in config.providers.values() for m in p.models}
     log.info("crabllm listening on http://%s (%d models, %d providers, auth %s)", listen, len(models),
              len(config.providers), "on" if (config.keys or config.admin_token) else "OFF")
