@@ -45,15 +45,6 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def arguments_text(arguments: Any) -> str:
-    """Tool-call arguments as the JSON string OpenAI uses."""
-    if isinstance(arguments, str):
-        return arguments
-    if arguments is None:
-        return "{}"
-    return dumps(arguments)
-
-
 def validate_chat(req: Any) -> dict[str, Any]:
     """The request itself when it has the chat shape the translators need, else InvalidRequest."""
     if not isinstance(req, dict):
@@ -156,7 +147,14 @@ class ChunkMaker:
         self.model = model
         self.id = id or new_id("chatcmpl-")
         self.created = now() if created is None else created
+        self._fixed = id is not None
         self._role_sent = False
+
+    def adopt_id(self, upstream_id: Any) -> None:
+        """Use the upstream's response id for the stream, unless one was given or already used."""
+        if isinstance(upstream_id, str) and upstream_id and not self._fixed and not self._role_sent:
+            self.id = upstream_id
+            self._fixed = True
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         """A one-choice chunk; the first chunk of the stream also carries the assistant role."""

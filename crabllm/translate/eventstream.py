@@ -142,7 +142,7 @@ def _need(raw: bytes, end: int) -> None:
         raise ValueError("header value runs past the header block")
 
 
-def encode_frame(headers: Mapping[str, Any], payload: bytes) -> bytes:
+def encode_frame(headers: Mapping[str, HeaderValue], payload: bytes) -> bytes:
     """One complete frame with both CRCs (for tests and fake upstreams)."""
     block = b"".join(_encode_header(name, value) for name, value in headers.items())
     total = PRELUDE_LEN + len(block) + len(payload) + 4

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import codecs
 import re
+from typing import Any
 
 import msgspec
+
+from crabllm.errors import UpstreamProtocolError
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _BYTES_LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -102,3 +105,11 @@ def encode_event(data: bytes, event: str | None = None) -> bytes:
     head = b"event: " + event.encode() + b"\n" if event else b""
     lines = _BYTES_LINE_END.split(data)
     return head + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
+
+
+def event_json(event: SSEEvent) -> Any:
+    """The event's data parsed as JSON; UpstreamProtocolError when it is not JSON."""
+    try:
+        return msgspec.json.decode(event.data)
+    except msgspec.DecodeError:
+        raise UpstreamProtocolError(f"upstream sent a non-JSON SSE event: {event.data[:200]!r}") from None
