@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 
 import aiohttp
-import msgspec
 
 from crabllm.config.schema import Config, ModelInfo, RateLimit
 from crabllm.errors import ModelNotFound, PermissionDenied
@@ -24,6 +23,7 @@ class KeyEntry:
     rate_limit: RateLimit | None = None
     budget: float | None = None
     source: str = "config"
+    expires_at: float | None = None
 
     def allows(self, requested: str, resolved: str) -> bool:
         return self.models is None or requested in self.models or resolved in self.models
@@ -50,6 +50,14 @@ class Registry:
     keys: dict[bytes, KeyEntry]
     admin_digest: bytes | None
     providers: dict[str, Provider] = field(default_factory=dict)
+    #: (provider, model) -> USD per token (prompt, completion); provider-specific price first.
+    prices: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+
+    def cost(self, provider: str, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        price = self.prices.get((provider, model))
+        if price is None:
+            return 0.0
+        return prompt_tokens * price[0] + completion_tokens * price[1]
 
     @property
     def auth_enabled(self) -> bool:
@@ -100,7 +108,19 @@ def build_registry(config: Config, session: aiohttp.ClientSession, *, path: str 
         config=config, path=path, generation=generation, loaded_at=time.time(), routes=routes,
         models=tuple(sorted(by_model)), keys=keys,
         admin_digest=digest(config.admin_token) if config.admin_token else None, providers=providers,
+        prices=_prices(config),
     )
+
+
+def _prices(config: Config) -> dict[tuple[str, str], tuple[float, float]]:
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    for name, cfg in config.providers.items():
+        for model in cfg.models:
+            info = config.models.get(f"{name}/{model}") or config.models.get(model)
+            if info is not None and info.pricing is not None:
+                out[(name, model)] = (info.pricing.prompt_cost_per_million / 1e6,
+                                      info.pricing.completion_cost_per_million / 1e6)
+    return out
 
 
 class RegistryHolder:
@@ -115,6 +135,3 @@ class RegistryHolder:
         old, self.current = self.current, registry
         return old
 
-
-def encode_json(value: object) -> bytes:
-    return msgspec.json.encode(value)

@@ -10,13 +10,19 @@ from typing import Any
 from litestar import Litestar, Request, Response, asgi
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 
+from pathlib import Path
+
 from crabllm.config.loader import load_config
 from crabllm.config.schema import Config
 from crabllm.errors import CrabError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from crabllm.registry import RegistryHolder, build_registry
+from crabllm.server.admin import admin_router
+from crabllm.server.admin_obs import OBS_HANDLERS, metrics
+from crabllm.server.admin_providers import PROVIDER_HANDLERS
 from crabllm.server.meta import Meta
 from crabllm.server.proxy import Proxy
 from crabllm.server.runtime import Gateway, new_session
+from crabllm.storage.factory import open_storage
 
 log = logging.getLogger("crabllm.server")
 
@@ -54,18 +60,25 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         cfg = config if config is not None else load_config(config_path)
+        storage = await open_storage(cfg.storage.kind, cfg.storage.path, base_dir=Path(config_path).resolve().parent)
         session = new_session()
-        gateway = Gateway(RegistryHolder(build_registry(cfg, session, path=config_path)), session, seed=seed)
+        gateway = Gateway(RegistryHolder(build_registry(cfg, session, path=config_path)), session, storage,
+                          config_path=config_path, seed=seed)
         state["gw"] = gateway
-        gateway.streams.start()
         app.state.gateway = gateway
         try:
+            await gateway.keys.start()
+            gateway.streams.start()
+            gateway.reloader.start()
             yield
         finally:
+            await gateway.reloader.stop()
+            await gateway.keys.stop()
             await gateway.streams.stop()
             await session.close()
+            await storage.close()
 
-    handlers = _handlers(state)
+    handlers = [*_handlers(state), admin_router([*PROVIDER_HANDLERS, *OBS_HANDLERS]), metrics]
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],

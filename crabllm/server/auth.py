@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from collections.abc import Mapping
 
 from crabllm.errors import AuthenticationError
 from crabllm.registry import KeyEntry, Registry
@@ -20,16 +22,20 @@ def extract_token(auth: bytes | None, api_key: bytes | None) -> bytes | None:
     return None
 
 
-def authenticate(registry: Registry, auth: bytes | None, api_key: bytes | None) -> KeyEntry | None:
-    """The caller's key, or None in no-auth mode (no keys and no admin token configured)."""
+def authenticate(registry: Registry, issued: Mapping[bytes, KeyEntry], auth: bytes | None,
+                 api_key: bytes | None) -> KeyEntry | None:
+    """The caller's key (config or issued), or None in no-auth mode (no keys, no admin token)."""
     if not registry.auth_enabled:
         return None
     token = extract_token(auth, api_key)
     if not token:
         raise AuthenticationError("missing Authorization or x-api-key header")
-    entry = registry.keys.get(hashlib.sha256(token).digest())
+    digest = hashlib.sha256(token).digest()
+    entry = registry.keys.get(digest) or issued.get(digest)
     if entry is None:
         raise AuthenticationError("invalid API key")
+    if entry.expires_at is not None and time.time() >= entry.expires_at:
+        raise AuthenticationError(f"key '{entry.name}' has expired", code="expired_api_key")
     return entry
 
 

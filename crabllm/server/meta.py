@@ -52,8 +52,9 @@ class Meta:
         try:
             if scope["method"] not in ("GET", "HEAD"):
                 raise MethodNotAllowed("use GET for /v1/models")
-            reg = self.gw.holder.current
-            ex.key = authenticate(reg, ex.auth, ex.api_key)
+            gw = self.gw
+            reg = gw.holder.current
+            ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
             names = reg.visible_models(ex.key)
             anthropic = ex.anthropic_version is not None or (ex.api_key is not None and ex.auth is None)
             body = anthropic_model_list(names) if anthropic else openai_model_list(reg, names)

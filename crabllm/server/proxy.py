@@ -12,7 +12,6 @@ from crabllm.errors import CrabError, InvalidRequest, MethodNotAllowed, Upstream
 from crabllm.providers.base import Endpoint, Provider, Upstream
 from crabllm.registry import Registry, Route
 from crabllm.routing import dispatch
-from crabllm.server.access import log_access
 from crabllm.server.auth import authenticate
 from crabllm.server.http import ClientGone, Exchange
 from crabllm.server.runtime import Gateway
@@ -69,12 +68,12 @@ class Proxy:
     async def chat(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         ex = Exchange(scope, receive, send)
         gw = self.gw
-        gw.inflight += 1
+        reg = gw.holder.current
+        gw.observer.begin()
         try:
             if scope["method"] != "POST":
                 raise MethodNotAllowed("use POST for /v1/chat/completions")
-            reg = gw.holder.current
-            ex.key = authenticate(reg, ex.auth, ex.api_key)
+            ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
             body = await ex.read_body(reg.config.limits.max_body_bytes)
             view = decode_view(chat_view, body)
             route = self._route(reg, ex, view.model)
@@ -91,18 +90,17 @@ class Proxy:
         except ClientGone:
             ex.status = 499
         finally:
-            gw.inflight -= 1
-            log_access(ex)
+            gw.observer.finish(ex, reg)
 
     async def embeddings(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         ex = Exchange(scope, receive, send)
         gw = self.gw
-        gw.inflight += 1
+        reg = gw.holder.current
+        gw.observer.begin()
         try:
             if scope["method"] != "POST":
                 raise MethodNotAllowed("use POST for /v1/embeddings")
-            reg = gw.holder.current
-            ex.key = authenticate(reg, ex.auth, ex.api_key)
+            ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
             body = await ex.read_body(reg.config.limits.max_body_bytes)
             view = decode_view(model_view, body)
             route = self._route(reg, ex, view.model)
@@ -113,8 +111,7 @@ class Proxy:
         except ClientGone:
             ex.status = 499
         finally:
-            gw.inflight -= 1
-            log_access(ex)
+            gw.observer.finish(ex, reg)
 
     @staticmethod
     def _route(reg: Registry, ex: Exchange, requested: str) -> Route:

@@ -11,6 +11,10 @@ from typing import Any
 import aiohttp
 
 from crabllm.registry import RegistryHolder
+from crabllm.reload import Reloader
+from crabllm.server.keystore import KeyStore
+from crabllm.storage.base import Storage
+from crabllm.server.observe import Observer
 from crabllm.server.stream import SSERelay
 
 log = logging.getLogger("crabllm.server")
@@ -61,12 +65,17 @@ class StreamTracker:
 class Gateway:
     """What every handler of one worker shares."""
 
-    def __init__(self, holder: RegistryHolder, session: aiohttp.ClientSession, *, seed: int | None = None) -> None:
+    def __init__(self, holder: RegistryHolder, session: aiohttp.ClientSession, storage: Storage, *,
+                 config_path: str, seed: int | None = None) -> None:
         self.holder = holder
         self.session = session
+        self.storage = storage
+        self.keys = KeyStore(storage)
+        self.reloader = Reloader(self, config_path)
         self.rng = random.Random(seed)
         self.streams = StreamTracker()
-        self.inflight = 0
+        self.observer = Observer()
+        self.provider_tests: dict[str, Any] = {}
 
 
 def new_session(limit: int = 4096) -> aiohttp.ClientSession:

@@ -1,0 +1,78 @@
+"""Live reload: watch the config's directory, build a complete new registry, swap it in one assignment."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import watchfiles
+
+from crabllm.config.loader import load_config
+from crabllm.errors import ConfigError
+from crabllm.registry import build_registry
+from crabllm.types.admin import ReloadStatus
+
+if TYPE_CHECKING:
+    from crabllm.server.runtime import Gateway
+
+log = logging.getLogger("crabllm.reload")
+DEBOUNCE_MS = 150
+
+
+class Reloader:
+    """Keeps the old registry serving when the new file is invalid, and reports why."""
+
+    def __init__(self, gateway: Gateway, path: str) -> None:
+        self.gw = gateway
+        self.path = Path(path).resolve()
+        self.last: ReloadStatus | None = None
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def reload(self, reason: str) -> ReloadStatus:
+        """Load, validate and build; on success swap, on failure keep serving the old snapshot."""
+        async with self._lock:
+            current = self.gw.holder.current
+            try:
+                config = await asyncio.to_thread(load_config, self.path)
+                registry = build_registry(config, self.gw.session, path=str(self.path), generation=current.generation + 1)
+            except ConfigError as e:
+                status = ReloadStatus(at=time.time(), ok=False, error=str(e), reason=reason)
+                log.error("config reload failed, still serving generation %d: %s", current.generation, e)
+            else:
+                if config.storage != current.config.storage:
+                    log.warning("[storage] changed in %s; storage changes take effect after a restart", self.path)
+                self.gw.holder.swap(registry)
+                status = ReloadStatus(at=time.time(), ok=True, reason=reason)
+                log.info("config reloaded (%s): generation %d, %d models", reason, registry.generation, len(registry.models))
+            self.last = status
+            self.gw.observer.events.publish("reload", {"generation": self.gw.holder.current.generation,
+                                                       **{f: getattr(status, f) for f in status.__struct_fields__}})
+            return status
+
+    async def _watch(self) -> None:
+        # Editors save by writing a new file and renaming it over the old one, so the
+        # directory is watched, not the file.
+        name = self.path.name
+        try:
+            async for changes in watchfiles.awatch(self.path.parent, debounce=DEBOUNCE_MS, step=50,
+                                                   stop_event=self._stop, recursive=False):
+                if any(Path(p).name == name for _, p in changes) and self.path.exists():
+                    await self.reload("file changed")
+        except Exception as e:  # a watcher failure must not take the gateway down
+            log.error("config watcher stopped: %s; use POST /v1/admin/reload", e)

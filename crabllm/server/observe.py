@@ -1,0 +1,48 @@
+"""The end of every proxied request: cost, access log, stats, metrics and the event feed."""
+
+from __future__ import annotations
+
+import time
+
+from crabllm.registry import Registry
+from crabllm.server.access import log_access
+from crabllm.server.events import EventBus
+from crabllm.server.http import Exchange
+from crabllm.server.metrics import Metrics
+from crabllm.server.stats import Stats
+
+
+class Observer:
+    """Owned by the Gateway; `finish` is called exactly once per proxied request."""
+
+    def __init__(self) -> None:
+        self.stats = Stats()
+        self.events = EventBus()
+        self.metrics = Metrics()
+        self.inflight = 0
+
+    def begin(self) -> None:
+        self.inflight += 1
+        self.metrics.inflight.inc()
+
+    def finish(self, ex: Exchange, registry: Registry) -> None:
+        self.inflight -= 1
+        self.metrics.inflight.dec()
+        seconds = time.perf_counter() - ex.started
+        status = ex.status
+        prompt, completion = ex.prompt_tokens, ex.completion_tokens
+        cost = registry.cost(ex.provider, ex.model, prompt, completion) if (prompt or completion) else 0.0
+        error = status >= 400 or status == 0 or bool(ex.error)
+        key = ex.key.name if ex.key is not None else ""
+        self.stats.record(key=key, model=ex.model, provider=ex.provider, error=error, latency_ms=seconds * 1000,
+                          prompt=prompt, completion=completion, cost=cost)
+        if ex.model:
+            self.metrics.observe(ex.provider, ex.model, status, ex.stream, seconds, prompt, completion)
+        if self.events:
+            self.events.publish("request", {
+                "id": ex.request_id.decode(), "time": time.time(), "path": ex.scope["path"], "key": key or None,
+                "model": ex.model or None, "provider": ex.provider or None, "status": status, "stream": ex.stream,
+                "latency_ms": round(seconds * 1000, 3), "prompt_tokens": prompt, "completion_tokens": completion,
+                "cost_usd": round(cost, 9), "error": ex.error or None,
+            })
+        log_access(ex)

@@ -1,0 +1,128 @@
+"""Admin API wire types (msgspec): request bodies forbid unknown fields, responses are documented."""
+
+from __future__ import annotations
+
+import msgspec
+
+from crabllm.config.schema import RateLimit
+
+
+class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    models: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    rate_limit: RateLimit | None = None
+    budget: float | None = None
+    expires_at: float | None = None  # unix seconds
+    expires_in: float | None = None  # seconds from now (alternative to expires_at)
+
+
+class KeyPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Merge patch: an absent field is unchanged, null clears rate_limit, budget or expires_at."""
+
+    models: list[str] | msgspec.UnsetType = msgspec.UNSET
+    rate_limit: RateLimit | None | msgspec.UnsetType = msgspec.UNSET
+    budget: float | None | msgspec.UnsetType = msgspec.UNSET
+    expires_at: float | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class IssuedKey(msgspec.Struct, frozen=True):
+    """What storage holds for an API-issued key: never the secret, only its SHA-256."""
+
+    name: str
+    sha256: str
+    prefix: str
+    models: list[str]
+    created_at: float
+    rate_limit: RateLimit | None = None
+    budget: float | None = None
+    expires_at: float | None = None
+
+
+class KeyInfo(msgspec.Struct):
+    name: str
+    source: str  # "config" or "issued"
+    models: list[str]
+    key_prefix: str | None = None
+    rate_limit: RateLimit | None = None
+    budget: float | None = None
+    expires_at: float | None = None
+    created_at: float | None = None
+    expired: bool = False
+
+
+class KeyCreated(KeyInfo):
+    key: str = ""
+
+
+class KeyList(msgspec.Struct):
+    data: list[KeyInfo]
+
+
+class ProviderCreate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    name: str
+    kind: str = "openai"
+    api_key: str | None = None
+    base_url: str | None = None
+    models: list[str] | None = None
+    weight: int | None = None
+    max_retries: int | None = None
+    timeout: float | None = None
+    api_version: str | None = None
+    region: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+
+
+class ProviderPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    kind: str | msgspec.UnsetType = msgspec.UNSET
+    api_key: str | None | msgspec.UnsetType = msgspec.UNSET
+    base_url: str | None | msgspec.UnsetType = msgspec.UNSET
+    models: list[str] | msgspec.UnsetType = msgspec.UNSET
+    weight: int | None | msgspec.UnsetType = msgspec.UNSET
+    max_retries: int | None | msgspec.UnsetType = msgspec.UNSET
+    timeout: float | None | msgspec.UnsetType = msgspec.UNSET
+    api_version: str | None | msgspec.UnsetType = msgspec.UNSET
+    region: str | None | msgspec.UnsetType = msgspec.UNSET
+    access_key: str | None | msgspec.UnsetType = msgspec.UNSET
+    secret_key: str | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class ProviderInfo(msgspec.Struct):
+    name: str
+    kind: str
+    models: list[str]
+    weight: int
+    max_retries: int
+    timeout: float
+    base_url: str | None = None
+    api_key: str | None = None  # masked
+    api_version: str | None = None
+    last_test: ProviderTest | None = None
+
+
+class ProviderTest(msgspec.Struct):
+    ok: bool
+    latency_ms: float
+    status: int | None = None
+    error: str | None = None
+    models: list[str] | None = None
+    tested_at: float = 0.0
+
+
+class ProviderList(msgspec.Struct):
+    data: list[ProviderInfo]
+
+
+class ReloadStatus(msgspec.Struct):
+    at: float
+    ok: bool
+    error: str | None = None
+    reason: str = ""
+
+
+class ConfigStatus(msgspec.Struct):
+    path: str
+    generation: int
+    loaded_at: float
+    storage: str
+    last_reload: ReloadStatus | None = None
