@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Run the gateway. A missing config file is created first (as `crabllm init`).")
     serve.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="config file (default: crabllm.toml)")
     serve.add_argument("-b", "--bind", help="HOST:PORT to listen on, overriding `listen`")
+    serve.add_argument("-w", "--workers", type=int, default=1,
+                       help="worker processes sharing the port (needs sqlite or redis storage when > 1)")
 
     init = sub.add_parser("init", parents=[verbose], help="write a starter config",
                           description="Write a commented starter config (mode 0600) with a fresh admin token and key.")
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_init(args.out, force=args.force)
     from crabllm.cli.serve import run_serve
 
-    return run_serve(getattr(args, "config", DEFAULT_CONFIG), getattr(args, "bind", None), verbosity)
+    return run_serve(getattr(args, "config", DEFAULT_CONFIG), getattr(args, "bind", None), verbosity,
+                     getattr(args, "workers", 1))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 from crabllm.cli.init import print_secrets
 from crabllm.cli.logs import setup_logging
 from crabllm.config.loader import load_config
+from crabllm.config.schema import Config
 from crabllm.config.starter import write_starter
 from crabllm.config.validate import parse_listen
 from crabllm.errors import ConfigError
@@ -36,7 +37,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_serve(config_path: str, bind: str | None, verbosity: int) -> int:
+def run_serve(config_path: str, bind: str | None, verbosity: int, workers: int = 1) -> int:
     setup_logging(verbosity)
     path = Path(config_path)
     if not path.exists():
@@ -52,6 +53,11 @@ def run_serve(config_path: str, bind: str | None, verbosity: int) -> int:
         host, port = parse_listen(listen, path="--bind" if bind else "listen", file="" if bind else str(path))
     except ConfigError as e:
         return fail(str(e))
+    if workers < 1:
+        return fail("--workers must be at least 1")
+    if workers > 1 and config.storage.kind == "memory":
+        return fail(f"{path}: storage.kind: --workers {workers} needs shared storage; memory storage is per process "
+                    '(fix: set [storage] kind = "sqlite" or "redis", or run one worker)')
     try:
         sock = bind_socket(host, port)
     except OSError as e:
@@ -63,6 +69,8 @@ def run_serve(config_path: str, bind: str | None, verbosity: int) -> int:
     from crabllm.server.app import create_app
     from crabllm.server.uv import DrainingServer
 
+    if workers > 1:
+        return _run_workers(path, config, listen, sock, verbosity, workers)
     app = create_app(str(path), config)
     uv_config = uvicorn.Config(
         app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_config=None,
@@ -79,5 +87,33 @@ def run_serve(config_path: str, bind: str | None, verbosity: int) -> int:
         sock.close()
     if not server.started:
         return fail("the server failed to start (see the log above)")
+    log.info("crabllm stopped")
+    return 0
+
+
+def _run_workers(path: Path, config: Config, listen: str, sock: socket.socket, verbosity: int, workers: int) -> int:
+    """N worker processes share the listening socket; metrics are summed through a shared directory."""
+    import os
+    import tempfile
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    metrics_dir = tempfile.mkdtemp(prefix="crabllm-metrics-")
+    os.environ.update({"CRABLLM_CONFIG": str(path.resolve()), "CRABLLM_VERBOSITY": str(verbosity),
+                       "PROMETHEUS_MULTIPROC_DIR": metrics_dir})
+    uv_config = uvicorn.Config(
+        "crabllm.server.app:worker_app", factory=True, workers=workers, loop="uvloop", http="httptools",
+        lifespan="on", access_log=False, log_config=None, timeout_graceful_shutdown=int(config.shutdown_timeout) or None,
+        server_header=False, date_header=False, backlog=2048, timeout_keep_alive=75,
+    )
+    log.info("crabllm listening on http://%s with %d workers", listen, workers)
+    try:
+        Multiprocess(uv_config, sockets=[sock]).run()
+    finally:
+        sock.close()
+        import shutil
+
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     log.info("crabllm stopped")
     return 0

@@ -121,3 +121,13 @@ def _handlers(state: dict[str, Gateway]) -> list[Any]:
         await target("meta").ready(scope, receive, send)
 
     return [chat, embeddings, models, health, ready]
+
+
+def worker_app() -> Litestar:
+    """App factory for `serve --workers N`: each worker process configures itself from the environment."""
+    import os
+
+    from crabllm.cli.logs import setup_logging
+
+    setup_logging(int(os.environ.get("CRABLLM_VERBOSITY", "0")))
+    return create_app(os.environ["CRABLLM_CONFIG"])
