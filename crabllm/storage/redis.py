@@ -42,7 +42,9 @@ end
 local out = {{}}
 for i = 1, #KEYS do
   local created = redis.call('EXISTS', KEYS[i]) == 0
-  out[i] = redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  -- Lua numbers are doubles: read the value back as a string to stay exact past 2^53.
+  out[i] = redis.call('GET', KEYS[i])
   local ttl = tonumber(ARGV[2 * i])
   if created and ttl > 0 then
     redis.call('PEXPIRE', KEYS[i], ttl)

@@ -110,21 +110,50 @@ class SqliteStorage:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageUnavailable(f"cannot create the directory of sqlite storage {self.path}: {exc}") from exc
-        conn: aiosqlite.Connection | None = None
         try:
-            conn = await aiosqlite.connect(
-                str(self.path), timeout=self._busy_timeout_ms / 1000, isolation_level=None
+            # Opened here, not by aiosqlite.connect: when that fails it leaves its worker thread
+            # to report into an event loop that may be closed by then.
+            raw = await asyncio.to_thread(
+                sqlite3.connect,
+                str(self.path),
+                timeout=self._busy_timeout_ms / 1000,
+                isolation_level=None,
+                check_same_thread=False,  # used only from aiosqlite's worker thread from now on
             )
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+        conn = aiosqlite.Connection(lambda: raw, 64)
+        try:
+            await conn
             await conn.execute_fetchall(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            await conn.execute_fetchall("PRAGMA journal_mode = WAL")
+            await self._switch_to_wal(conn)
             await conn.execute_fetchall("PRAGMA synchronous = NORMAL")
             for statement in _SCHEMA:
                 await conn.execute_fetchall(statement)
-        except (sqlite3.Error, ValueError, OSError) as exc:
-            if conn is not None:
-                await self._close_quietly(conn)
+        except (sqlite3.Error, ValueError) as exc:
+            await self._close_quietly(conn)
             raise self._unavailable(exc) from exc
         return conn
+
+    async def _switch_to_wal(self, conn: aiosqlite.Connection) -> None:
+        """Set WAL mode, which is persistent in the file, so usually already done.
+
+        Switching needs an exclusive lock and SQLite does not call the busy handler for it,
+        so workers starting together on a fresh file get "database is locked" at once:
+        retry until the busy timeout instead.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                if await conn.execute_fetchall("PRAGMA journal_mode") == [("wal",)]:
+                    return
+                await conn.execute_fetchall("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or loop.time() > deadline:
+                    raise
+            await asyncio.sleep(0.01)
 
     @staticmethod
     async def _close_quietly(conn: aiosqlite.Connection) -> None:
@@ -167,7 +196,10 @@ class SqliteStorage:
         value, expires = rows[0]
         now = self._clock()
         if expires is not None and expires <= now:
-            await self._rows("DELETE FROM kv WHERE key = ? AND expires <= ?", (key, now))
+            try:
+                await self._rows("DELETE FROM kv WHERE key = ? AND expires <= ?", (key, now))
+            except StorageUnavailable:
+                pass  # the read succeeded; a later access or sweep purges the row
             return None
         return _decode(value)
 

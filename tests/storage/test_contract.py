@@ -113,7 +113,17 @@ async def test_incr_counts_on_a_decimal_value(storage: Storage) -> None:
     assert await storage.get("c:set") == b"42"
 
 
-@pytest.mark.parametrize("value", [b"abc", b"1.5", b"05", b" 5", b"", b"99999999999999999999"])
+async def test_incr_accepts_the_int64_range(storage: Storage) -> None:
+    await storage.set("c:max", b"9223372036854775807")
+    assert await storage.incr("c:max", -1) == 2**63 - 2
+    await storage.set("c:min", b"-9223372036854775808")
+    assert await storage.incr("c:min", 1) == -(2**63) + 1
+
+
+NOT_INTEGERS = [b"abc", b"1.5", b"05", b"-0", b" 5", b"+5", b"", b"9223372036854775808", b"99999999999999999999"]
+
+
+@pytest.mark.parametrize("value", NOT_INTEGERS)
 async def test_incr_on_a_non_integer_fails_and_changes_nothing(storage: Storage, value: bytes) -> None:
     await storage.set("c:text", value)
     with pytest.raises(ServerError, match="c:text"):
