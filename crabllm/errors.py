@@ -250,3 +250,10 @@ class StorageUnavailable(CrabError):
     status = 503
     type = "server_error"
     code = "storage_unavailable"
+
+
+class BudgetExceeded(RateLimited):
+    """The key's spend reached its budget for the current period."""
+
+    type = "budget_exceeded"
+    code = "budget_exceeded"

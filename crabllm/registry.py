@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -52,12 +53,19 @@ class Registry:
     providers: dict[str, Provider] = field(default_factory=dict)
     #: (provider, model) -> USD per token (prompt, completion); provider-specific price first.
     prices: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    #: The extension pipeline (crabllm.extensions.pipeline.Pipeline), None when no extension is on.
+    pipeline: Any = None
 
     def cost(self, provider: str, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         price = self.prices.get((provider, model))
         if price is None:
             return 0.0
         return prompt_tokens * price[0] + completion_tokens * price[1]
+
+    @property
+    def log_bodies(self) -> bool:
+        ext = self.config.extensions.logging
+        return ext is not None and ext.log_bodies
 
     @property
     def auth_enabled(self) -> bool:
@@ -88,7 +96,8 @@ def digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-def build_registry(config: Config, session: aiohttp.ClientSession, *, path: str = "", generation: int = 1) -> Registry:
+def build_registry(config: Config, session: aiohttp.ClientSession, *, path: str = "", generation: int = 1,
+                   pipeline: Any = None) -> Registry:
     """Build every provider and lookup table once, so requests do only dictionary lookups."""
     providers = {name: build_provider(name, cfg, session) for name, cfg in config.providers.items()}
     by_model: dict[str, list[Provider]] = {}
@@ -108,7 +117,7 @@ def build_registry(config: Config, session: aiohttp.ClientSession, *, path: str 
         config=config, path=path, generation=generation, loaded_at=time.time(), routes=routes,
         models=tuple(sorted(by_model)), keys=keys,
         admin_digest=digest(config.admin_token) if config.admin_token else None, providers=providers,
-        prices=_prices(config),
+        prices=_prices(config), pipeline=pipeline,
     )
 
 

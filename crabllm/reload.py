@@ -13,7 +13,6 @@ import watchfiles
 
 from crabllm.config.loader import load_config
 from crabllm.errors import ConfigError
-from crabllm.registry import build_registry
 from crabllm.types.admin import ReloadStatus
 
 if TYPE_CHECKING:
@@ -50,7 +49,7 @@ class Reloader:
             current = self.gw.holder.current
             try:
                 config = await asyncio.to_thread(load_config, self.path)
-                registry = build_registry(config, self.gw.session, path=str(self.path), generation=current.generation + 1)
+                registry = self.gw.build(config, current.generation + 1)
             except ConfigError as e:
                 status = ReloadStatus(at=time.time(), ok=False, error=str(e), reason=reason)
                 log.error("config reload failed, still serving generation %d: %s", current.generation, e)

@@ -59,7 +59,7 @@ def config_from_raw(raw: dict[str, Any], *, file: str, env: Mapping[str, str], b
             for name, entry in entries.items():
                 convert(entry, typ, file=file, path=f"{section}.{_toml_key(name)}")
     config = convert(data, Config, file=file, path="")
-    validate(config, file=file)
+    validate(config, file=file, env=env)
     return config
 
 
@@ -79,6 +79,9 @@ def _config_error(msg: str, *, file: str, base: str) -> ConfigError:
     if text.startswith("Object contains unknown field") and m:
         field = m.group(1)
         full = f"{toml_path}.{field}" if toml_path else field
+        if toml_path == "extensions":
+            return ConfigError(f"unknown extension '{field}'", file=file, path=full,
+                               fix="valid extensions: audit, budget, cache, logging, rate_limit, usage")
         return ConfigError(f"unknown field '{field}'", file=file, path=full,
                            fix="remove it or check its spelling against the config reference")
     if text.startswith("Object missing required field") and m:

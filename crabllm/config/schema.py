@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 import msgspec
 
@@ -60,6 +60,57 @@ class ProviderConfig(_Strict):
     mock_dimensions: int = 8
 
 
+class RateLimitExtension(_Strict):
+    """Per-key defaults (a key's own rate_limit overrides them) and optional gateway-wide limits."""
+
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    global_requests_per_minute: int | None = None
+    global_tokens_per_minute: int | None = None
+
+
+class BudgetKeyConfig(_Strict):
+    budget: float
+
+
+class BudgetExtension(_Strict):
+    default_budget: float | None = None
+    period: Literal["none", "daily", "weekly", "monthly"] = "none"
+    keys: dict[str, BudgetKeyConfig] = msgspec.field(default_factory=dict)
+
+
+class CacheExtension(_Strict):
+    ttl_seconds: int = 300
+    max_entries: int = 10000
+    shared: bool = False
+
+
+class AuditExtension(_Strict):
+    retention_days: float = 30.0
+    max_records: int | None = None
+
+
+class LoggingExtension(_Strict):
+    format: Literal["text", "json"] = "text"
+    log_bodies: bool = False
+
+
+class UsageExtension(_Strict):
+    """No settings: counts tokens and requests per key, model and provider."""
+
+
+class ExtensionsConfig(_Strict):
+    audit: AuditExtension | None = None
+    budget: BudgetExtension | None = None
+    cache: CacheExtension | None = None
+    logging: LoggingExtension | None = None
+    rate_limit: RateLimitExtension | None = None
+    usage: UsageExtension | None = None
+
+    def enabled(self) -> list[str]:
+        return [name for name in self.__struct_fields__ if getattr(self, name) is not None]
+
+
 class StorageConfig(_Strict):
     kind: str = "memory"
     path: str | None = None
@@ -77,7 +128,7 @@ class Config(_Strict):
     aliases: dict[str, str] = msgspec.field(default_factory=dict)
     models: dict[str, ModelInfo] = msgspec.field(default_factory=dict)
     cloud_models: str | None = None
-    extensions: dict[str, Any] = msgspec.field(default_factory=dict)
+    extensions: ExtensionsConfig = msgspec.field(default_factory=ExtensionsConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     admin_token: str | None = None

@@ -2,39 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from crabllm.config.schema import Config, ProviderConfig
 from crabllm.errors import ConfigError
 
 OPENAI_WIRE_KINDS = frozenset({"openai", "ollama", "azure"})
-SUPPORTED_KINDS = OPENAI_WIRE_KINDS | {"mock"}
-LATER_KINDS = frozenset({"anthropic", "google", "bedrock"})
+TRANSLATED_KINDS = frozenset({"anthropic", "google", "bedrock"})
+SUPPORTED_KINDS = OPENAI_WIRE_KINDS | TRANSLATED_KINDS | {"mock"}
+_KEY_HINTS = {"anthropic": "ANTHROPIC_API_KEY", "google": "GEMINI_API_KEY"}
 STORAGE_KINDS = ("memory", "sqlite", "redis")
-KNOWN_EXTENSIONS = ("audit", "budget", "cache", "logging", "rate_limit", "usage")
 NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _MOCK_FIELDS = ("mock_reply",)
 
 
-def validate(config: Config, *, file: str) -> None:
+def validate(config: Config, *, file: str, env: Mapping[str, str] | None = None) -> None:
     """Raise ConfigError for the first problem found, naming its TOML path and the fix."""
     parse_listen(config.listen, file=file, path="listen")
     for name, provider in config.providers.items():
-        _validate_provider(name, provider, file)
+        _validate_provider(name, provider, file, os.environ if env is None else env)
     _validate_keys(config, file)
     served = {m for p in config.providers.values() for m in p.models}
     for alias, target in config.aliases.items():
         if target not in served:
             raise ConfigError(f"alias '{alias}' points to '{target}', which no provider serves",
                               file=file, path=f"aliases.{alias}", fix=f"add '{target}' to a provider's models or fix the alias")
-    for ext in config.extensions:
-        if ext not in KNOWN_EXTENSIONS:
-            raise ConfigError(f"unknown extension '{ext}'", file=file, path=f"extensions.{ext}",
-                              fix=f"valid extensions: {', '.join(KNOWN_EXTENSIONS)}")
-        raise ConfigError(f"extension '{ext}' is not supported yet in this version of crabllm", file=file,
-                          path=f"extensions.{ext}", fix="remove it from [extensions] for now")
+    _validate_extensions(config, file)
     if config.storage.kind not in STORAGE_KINDS:
         raise ConfigError(f"unknown storage kind '{config.storage.kind}'", file=file, path="storage.kind",
                           fix=f"use one of: {', '.join(STORAGE_KINDS)}")
@@ -53,13 +50,15 @@ def parse_listen(listen: str, *, file: str = "", path: str = "listen") -> tuple[
     return host.strip("[]"), int(port)
 
 
-def _validate_provider(name: str, p: ProviderConfig, file: str) -> None:
+def _validate_provider(name: str, p: ProviderConfig, file: str, env: Mapping[str, str]) -> None:
     path = f"providers.{name}"
     if not NAME_RE.fullmatch(name):
         raise ConfigError(f"invalid provider name '{name}'", file=file, path=path, fix="use letters, digits, '.', '_' or '-'")
-    if p.kind in LATER_KINDS:
-        raise ConfigError(f"provider kind '{p.kind}' is not supported yet in this version of crabllm", file=file,
-                          path=f"{path}.kind", fix="use an OpenAI-compatible kind (openai, azure, ollama, a custom kind with base_url) or mock")
+    if p.kind in _KEY_HINTS and not p.api_key:
+        raise ConfigError(f"provider '{name}' ({p.kind}) requires an api_key", file=file, path=f"{path}.api_key",
+                          fix=f'set api_key, e.g. api_key = "${{{_KEY_HINTS[p.kind]}}}"')
+    if p.kind == "bedrock":
+        _validate_bedrock(name, p, file, env)
     if p.kind not in SUPPORTED_KINDS and not p.base_url:
         raise ConfigError(f"provider '{name}' (custom kind '{p.kind}') requires a base_url", file=file,
                           path=f"{path}.base_url", fix="set base_url to the service's OpenAI-compatible endpoint")
@@ -85,6 +84,24 @@ def _validate_provider(name: str, p: ProviderConfig, file: str) -> None:
         raise ConfigError("max_retries must be at most 10", file=file, path=f"{path}.max_retries", fix="use 0..10")
     if not 1 <= p.mock_dimensions <= 8192:
         raise ConfigError("mock_dimensions must be within 1..8192", file=file, path=f"{path}.mock_dimensions", fix="use 1..8192")
+
+
+def _validate_bedrock(name: str, p: ProviderConfig, file: str, env: Mapping[str, str]) -> None:
+    path = f"providers.{name}"
+    if not (p.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")):
+        raise ConfigError(f"provider '{name}' (bedrock) requires a region", file=file, path=f"{path}.region",
+                          fix='set region = "us-east-1", or export AWS_REGION')
+    if bool(p.access_key) != bool(p.secret_key):
+        missing = "secret_key" if p.access_key else "access_key"
+        raise ConfigError(f"provider '{name}' (bedrock) sets only one of access_key and secret_key", file=file,
+                          path=f"{path}.{missing}", fix=f"set {missing} too, or remove both to use the AWS_* variables")
+    if not p.access_key and not (env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY")):
+        raise ConfigError(f"provider '{name}' (bedrock) has no AWS credentials", file=file, path=f"{path}.access_key",
+                          fix='set access_key = "${AWS_ACCESS_KEY_ID}" and secret_key = "${AWS_SECRET_ACCESS_KEY}", '
+                              "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    if p.session_token and not p.access_key:
+        raise ConfigError("session_token needs access_key and secret_key in the config", file=file,
+                          path=f"{path}.session_token", fix="set them, or use AWS_SESSION_TOKEN with the AWS_* variables")
 
 
 def _validate_url(url: str, file: str, path: str) -> None:
@@ -117,3 +134,38 @@ def _validate_keys(config: Config, file: str) -> None:
             raise ConfigError(f"key '{k.name}' allows no models", file=file, path=f"{path}.models", fix='use ["*"] for every model')
     if config.admin_token is not None and len(config.admin_token) < 8:
         raise ConfigError("admin_token is too short", file=file, path="admin_token", fix="use at least 8 characters")
+
+
+def _positive(value: float | None, file: str, path: str) -> None:
+    if value is not None and value <= 0:
+        raise ConfigError("must be positive", file=file, path=path, fix="use a number > 0, or remove the field")
+
+
+def _validate_extensions(config: Config, file: str) -> None:
+    ext = config.extensions
+    if ext.rate_limit is not None:
+        rl = ext.rate_limit
+        limits = {f: getattr(rl, f) for f in rl.__struct_fields__}
+        for field, value in limits.items():
+            _positive(value, file, f"extensions.rate_limit.{field}")
+        if all(v is None for v in limits.values()) and not any(k.rate_limit for k in config.keys):
+            raise ConfigError("rate_limit sets no limit", file=file, path="extensions.rate_limit",
+                              fix="set requests_per_minute and/or tokens_per_minute")
+    if ext.budget is not None:
+        _positive(ext.budget.default_budget, file, "extensions.budget.default_budget")
+        for name, entry in ext.budget.keys.items():
+            if entry.budget < 0:
+                raise ConfigError("budget must not be negative", file=file, path=f"extensions.budget.keys.{name}.budget",
+                                  fix="use USD >= 0")
+    if ext.cache is not None:
+        _positive(ext.cache.ttl_seconds, file, "extensions.cache.ttl_seconds")
+        _positive(ext.cache.max_entries, file, "extensions.cache.max_entries")
+    if ext.audit is not None:
+        _positive(ext.audit.retention_days, file, "extensions.audit.retention_days")
+        _positive(ext.audit.max_records, file, "extensions.audit.max_records")
+    for i, k in enumerate(config.keys):
+        if k.rate_limit is not None:
+            _positive(k.rate_limit.requests_per_minute, file, f"keys[{i}].rate_limit.requests_per_minute")
+            _positive(k.rate_limit.tokens_per_minute, file, f"keys[{i}].rate_limit.tokens_per_minute")
+        if k.budget is not None and k.budget < 0:
+            raise ConfigError("budget must not be negative", file=file, path=f"keys[{i}].budget", fix="use USD >= 0")

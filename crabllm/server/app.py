@@ -15,8 +15,8 @@ from pathlib import Path
 from crabllm.config.loader import load_config
 from crabllm.config.schema import Config
 from crabllm.errors import CrabError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
-from crabllm.registry import RegistryHolder, build_registry
 from crabllm.server.admin import admin_router
+from crabllm.server.admin_ext import EXTENSION_HANDLERS
 from crabllm.server.admin_obs import OBS_HANDLERS, metrics
 from crabllm.server.admin_providers import PROVIDER_HANDLERS
 from crabllm.server.meta import Meta
@@ -62,11 +62,11 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
         cfg = config if config is not None else load_config(config_path)
         storage = await open_storage(cfg.storage.kind, cfg.storage.path, base_dir=Path(config_path).resolve().parent)
         session = new_session()
-        gateway = Gateway(RegistryHolder(build_registry(cfg, session, path=config_path)), session, storage,
-                          config_path=config_path, seed=seed)
+        gateway = Gateway(cfg, session, storage, config_path=config_path, seed=seed)
         state["gw"] = gateway
         app.state.gateway = gateway
         try:
+            gateway.audit.start()
             await gateway.keys.start()
             gateway.streams.start()
             gateway.reloader.start()
@@ -75,10 +75,11 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
             await gateway.reloader.stop()
             await gateway.keys.stop()
             await gateway.streams.stop()
+            await gateway.audit.stop()
             await session.close()
             await storage.close()
 
-    handlers = [*_handlers(state), admin_router([*PROVIDER_HANDLERS, *OBS_HANDLERS]), metrics]
+    handlers = [*_handlers(state), admin_router([*PROVIDER_HANDLERS, *OBS_HANDLERS, *EXTENSION_HANDLERS]), metrics]
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
@@ -97,7 +98,7 @@ def _handlers(state: dict[str, Gateway]) -> list[Any]:
         obj = cache.get(kind)
         gw = state["gw"]
         if obj is None or obj.gw is not gw:
-            obj = cache[kind] = Proxy(gw) if kind == "proxy" else Meta(gw)
+            obj = cache[kind] = _TARGETS[kind](gw)
         return obj
 
     @asgi("/v1/chat/completions", copy_scope=False)
@@ -112,6 +113,10 @@ def _handlers(state: dict[str, Gateway]) -> list[Any]:
     async def models(scope: Any, receive: Any, send: Any) -> None:
         await target("meta").models(scope, receive, send)
 
+    @asgi("/v1/usage", copy_scope=False)
+    async def usage(scope: Any, receive: Any, send: Any) -> None:
+        await target("meta").usage(scope, receive, send)
+
     @asgi("/health", copy_scope=False)
     async def health(scope: Any, receive: Any, send: Any) -> None:
         await target("meta").health(scope, receive, send)
@@ -120,7 +125,10 @@ def _handlers(state: dict[str, Gateway]) -> list[Any]:
     async def ready(scope: Any, receive: Any, send: Any) -> None:
         await target("meta").ready(scope, receive, send)
 
-    return [chat, embeddings, models, health, ready]
+    return [chat, embeddings, models, usage, health, ready]
+
+
+_TARGETS: dict[str, Any] = {"proxy": Proxy, "meta": Meta}
 
 
 def worker_app() -> Litestar:

@@ -23,7 +23,7 @@ class Exchange:
 
     __slots__ = ("scope", "receive", "send", "started", "request_id", "auth", "api_key", "key", "model",
                  "provider", "status", "prompt_tokens", "completion_tokens", "stream", "error", "content_length",
-                 "anthropic_version", "response_started", "dispatched")
+                 "anthropic_version", "response_started", "dispatched", "extra", "cached", "body")
 
     def __init__(self, scope: Scope, receive: Any, send: Any) -> None:
         self.scope = scope
@@ -45,6 +45,9 @@ class Exchange:
         self.error = ""
         self.response_started = False
         self.dispatched = False
+        self.extra: Headers = []  # e.g. rate-limit headers from the extensions
+        self.cached = False
+        self.body: bytes | None = None  # kept only when the logging extension logs bodies
         for name, value in scope["headers"]:
             if name == b"authorization":
                 self.auth = value
@@ -64,6 +67,8 @@ class Exchange:
         headers = [(b"content-type", content_type), (b"x-request-id", self.request_id)]
         if self.provider:
             headers.append((b"x-crabllm-provider", self.provider.encode()))
+        if self.extra:
+            headers.extend(self.extra)
         return headers
 
     async def read_body(self, limit: int) -> bytes:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from urllib.parse import parse_qs
+
 import msgspec
 
 from crabllm.errors import CrabError, MethodNotAllowed
+from crabllm.extensions.call import principal_of
+from crabllm.extensions.usage import report
 from crabllm.registry import Registry
 from crabllm.server.access import log_access
 from crabllm.server.auth import authenticate
@@ -59,6 +63,23 @@ class Meta:
             anthropic = ex.anthropic_version is not None or (ex.api_key is not None and ex.auth is None)
             body = anthropic_model_list(names) if anthropic else openai_model_list(reg, names)
             await ex.respond(200, body, ex.base_headers())
+        except CrabError as e:
+            await ex.respond_error(e)
+        finally:
+            log_access(ex)
+
+    async def usage(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The caller's own usage rows (the anonymous principal in no-auth mode)."""
+        ex = Exchange(scope, receive, send)
+        try:
+            if scope["method"] not in ("GET", "HEAD"):
+                raise MethodNotAllowed("use GET for /v1/usage")
+            gw = self.gw
+            reg = gw.holder.current
+            ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
+            model = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("model", [None])[0]
+            rows = await report(gw.storage, key=principal_of(ex.key), model=model)
+            await ex.respond(200, msgspec.json.encode({"data": rows}), ex.base_headers())
         except CrabError as e:
             await ex.respond_error(e)
         finally:

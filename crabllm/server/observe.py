@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from crabllm.extensions.audit import AuditRecord
 from crabllm.registry import Registry
 from crabllm.server.access import log_access
 from crabllm.server.events import EventBus
@@ -31,7 +32,7 @@ class Observer:
         seconds = time.perf_counter() - ex.started
         status = ex.status
         prompt, completion = ex.prompt_tokens, ex.completion_tokens
-        cost = registry.cost(ex.provider, ex.model, prompt, completion) if (prompt or completion) else 0.0
+        cost = registry.cost(ex.provider, ex.model, prompt, completion) if (prompt or completion) and not ex.cached else 0.0
         error = status >= 400 or status == 0 or bool(ex.error)
         key = ex.key.name if ex.key is not None else ""
         self.stats.record(key=key, model=ex.model, provider=ex.provider, error=error, latency_ms=seconds * 1000,
@@ -45,4 +46,11 @@ class Observer:
                 "latency_ms": round(seconds * 1000, 3), "prompt_tokens": prompt, "completion_tokens": completion,
                 "cost_usd": round(cost, 9), "error": ex.error or None,
             })
-        log_access(ex)
+        pipeline = registry.pipeline
+        if pipeline is not None and pipeline.audit is not None and ex.model:
+            pipeline.record(AuditRecord(
+                request_id=ex.request_id.decode(), timestamp=int(time.time() * 1000), key=key, model=ex.model,
+                provider=ex.provider, status=status, latency_ms=round(seconds * 1000, 3), prompt_tokens=prompt,
+                completion_tokens=completion, cost_usd=round(cost, 9), stream=ex.stream,
+                endpoint=ex.scope["path"], error=ex.error or None, cached=ex.cached))
+        log_access(ex, registry.config.extensions.logging, ex.body)

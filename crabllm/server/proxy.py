@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from crabllm.extensions.call import Call
 from crabllm.errors import CrabError, InvalidRequest, MethodNotAllowed, UpstreamProtocolError
 from crabllm.providers.base import Endpoint, Provider, Upstream
 from crabllm.registry import Registry, Route
@@ -66,51 +67,59 @@ class Proxy:
         self.gw = gateway
 
     async def chat(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        ex = Exchange(scope, receive, send)
-        gw = self.gw
-        reg = gw.holder.current
-        gw.observer.begin()
-        try:
-            if scope["method"] != "POST":
-                raise MethodNotAllowed("use POST for /v1/chat/completions")
-            ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
-            body = await ex.read_body(reg.config.limits.max_body_bytes)
-            view = decode_view(chat_view, body)
-            route = self._route(reg, ex, view.model)
-            ex.stream = stream = view.stream is True
-            client_usage = view.stream_options is not None and view.stream_options.include_usage is True
-            body = chat_body(body, view, route.model, stream)
-            if stream:
-                await self._stream(ex, route, body, strip_usage=not client_usage)
-            else:
-                await self._unary(ex, route, Endpoint.CHAT, body)
-        except CrabError as e:
-            if not ex.response_started:
-                await ex.respond_error(e, extra=NO_RETRY if ex.dispatched else None)
-        except ClientGone:
-            ex.status = 499
-        finally:
-            gw.observer.finish(ex, reg)
+        await self._handle(scope, receive, send, Endpoint.CHAT)
 
     async def embeddings(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self._handle(scope, receive, send, Endpoint.EMBEDDINGS)
+
+    async def _handle(self, scope: dict[str, Any], receive: Any, send: Any, endpoint: Endpoint) -> None:
         ex = Exchange(scope, receive, send)
         gw = self.gw
         reg = gw.holder.current
+        pipe = reg.pipeline
+        call: Call | None = None
         gw.observer.begin()
         try:
             if scope["method"] != "POST":
-                raise MethodNotAllowed("use POST for /v1/embeddings")
+                raise MethodNotAllowed(f"use POST for {scope['path']}")
             ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
             body = await ex.read_body(reg.config.limits.max_body_bytes)
-            view = decode_view(model_view, body)
+            if reg.log_bodies:
+                ex.body = body
+            chat = endpoint is Endpoint.CHAT
+            view = decode_view(chat_view if chat else model_view, body)
             route = self._route(reg, ex, view.model)
-            await self._unary(ex, route, Endpoint.EMBEDDINGS, model_body(body, view.model, route.model))
+            ex.stream = stream = chat and view.stream is True
+            if pipe is not None:
+                call = pipe.start(ex.key, route.model, "chat" if chat else "embeddings", stream, body)
+                ex.extra = call.headers
+                cached = await pipe.before(call)
+                if cached is not None:
+                    ex.cached = True
+                    call = None
+                    await ex.respond(200, cached, ex.base_headers())
+                    return
+            if not chat:
+                data = await self._unary(ex, route, endpoint, model_body(body, view.model, route.model))
+            elif stream:
+                client_usage = view.stream_options is not None and view.stream_options.include_usage is True
+                data = None
+                await self._stream(ex, route, chat_body(body, view, route.model, True), strip_usage=not client_usage)
+            else:
+                data = await self._unary(ex, route, endpoint, chat_body(body, view, route.model, False))
+            if call is not None and pipe is not None:
+                served, call = call, None
+                cost = reg.cost(ex.provider, ex.model, ex.prompt_tokens, ex.completion_tokens)
+                await pipe.after(served, ex.provider, ex.prompt_tokens, ex.completion_tokens, cost,
+                                 data if chat and not ex.error else None)
         except CrabError as e:
             if not ex.response_started:
                 await ex.respond_error(e, extra=NO_RETRY if ex.dispatched else None)
         except ClientGone:
             ex.status = 499
         finally:
+            if call is not None and pipe is not None:
+                await pipe.failed(call)
             gw.observer.finish(ex, reg)
 
     @staticmethod
@@ -120,7 +129,7 @@ class Proxy:
         ex.model = route.model
         return route
 
-    async def _unary(self, ex: Exchange, route: Route, endpoint: Endpoint, body: bytes) -> None:
+    async def _unary(self, ex: Exchange, route: Route, endpoint: Endpoint, body: bytes) -> bytes:
         model = route.model
 
         async def call(provider: Provider) -> bytes:
@@ -138,6 +147,7 @@ class Proxy:
             ex.prompt_tokens = usage.prompt_tokens or 0
             ex.completion_tokens = usage.completion_tokens or 0
         await ex.respond(200, data, ex.base_headers())
+        return data
 
     async def _stream(self, ex: Exchange, route: Route, body: bytes, *, strip_usage: bool) -> None:
         model = route.model

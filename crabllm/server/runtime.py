@@ -10,7 +10,10 @@ from typing import Any
 
 import aiohttp
 
-from crabllm.registry import RegistryHolder
+from crabllm.config.schema import Config
+from crabllm.extensions.audit import AuditLog
+from crabllm.extensions.pipeline import build_pipeline
+from crabllm.registry import Registry, RegistryHolder, build_registry
 from crabllm.reload import Reloader
 from crabllm.server.keystore import KeyStore
 from crabllm.storage.base import Storage
@@ -65,17 +68,23 @@ class StreamTracker:
 class Gateway:
     """What every handler of one worker shares."""
 
-    def __init__(self, holder: RegistryHolder, session: aiohttp.ClientSession, storage: Storage, *,
+    def __init__(self, config: Config, session: aiohttp.ClientSession, storage: Storage, *,
                  config_path: str, seed: int | None = None) -> None:
-        self.holder = holder
         self.session = session
         self.storage = storage
         self.keys = KeyStore(storage)
+        self.audit = AuditLog(storage)
         self.reloader = Reloader(self, config_path)
         self.rng = random.Random(seed)
         self.streams = StreamTracker()
         self.observer = Observer()
         self.provider_tests: dict[str, Any] = {}
+        self.holder = RegistryHolder(self.build(config, 1))
+
+    def build(self, config: Config, generation: int) -> Registry:
+        """A complete registry for `config`, with this worker's session, storage and audit writer."""
+        return build_registry(config, self.session, path=str(self.reloader.path), generation=generation,
+                              pipeline=build_pipeline(config, self.storage, self.audit))
 
 
 def new_session(limit: int = 4096) -> aiohttp.ClientSession:

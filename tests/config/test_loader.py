@@ -64,8 +64,8 @@ def test_expand_property_keeps_non_strings() -> None:
 def test_provider_validation() -> None:
     assert "requires a base_url" in err('[providers.g]\nkind = "groq"\n').message
     assert "requires an api_key" in err('[providers.az]\nkind = "azure"\nbase_url = "https://x.openai.azure.com"\n').message
-    e = err('[providers.c]\nkind = "anthropic"\napi_key = "x"\n')
-    assert "not supported yet" in e.message and e.path == "providers.c.kind"
+    e = err('[providers.c]\nkind = "anthropic"\n')
+    assert "requires an api_key" in e.message and e.path == "providers.c.api_key"
     assert "credentials" in err('[providers.p]\nbase_url = "https://u:p@host/v1"\n').message
     assert err('[providers.p]\nbase_url = "ftp://host"\n').path == "providers.p.base_url"
     assert err('[providers.p]\nweight = -1\n').path == "providers.p.weight"

@@ -1,0 +1,58 @@
+"""Exact-match response cache for non-streaming requests, keyed by the caller, the model and the body bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from crabllm.config.schema import CacheExtension
+from crabllm.extensions.call import Call
+from crabllm.storage.base import Storage
+
+ENTRY = "cache/e/"
+INDEX = "cache/i/"
+COUNT = "cache/n"
+
+
+class Cache:
+    """Entries expire after ttl_seconds; past max_entries the oldest are evicted."""
+
+    def __init__(self, cfg: CacheExtension, storage: Storage) -> None:
+        self.cfg = cfg
+        self.storage = storage
+
+    def key(self, call: Call) -> str:
+        scope = b"*" if self.cfg.shared else call.principal.encode()
+        h = hashlib.sha256(scope + b"\0" + call.endpoint.encode() + b"\0" + call.model.encode() + b"\0" + call.body)
+        return h.hexdigest()
+
+    async def lookup(self, call: Call) -> bytes | None:
+        if call.stream:
+            return None
+        call.cache_key = self.key(call)
+        return await self.storage.get(ENTRY + call.cache_key)
+
+    async def store(self, call: Call, response: bytes) -> None:
+        if call.cache_key is None:
+            return
+        ttl = float(self.cfg.ttl_seconds)
+        await self.storage.set(ENTRY + call.cache_key, response, ttl)
+        await self.storage.set(f"{INDEX}{time.time_ns():020d}/{call.cache_key}", b"", ttl)
+        # The counter only triggers a look at the index; expired entries leave it too high,
+        # so the live index is what decides how many to evict.
+        if await self.storage.incr(COUNT, 1) > self.cfg.max_entries:
+            await self._evict()
+
+    async def _evict(self) -> None:
+        live = await self.storage.list(INDEX)
+        cut = max(0, len(live) - self.cfg.max_entries)
+        doomed, kept = live[:cut], {k.rsplit("/", 1)[1] for k, _ in live[cut:]}
+        for index_key, _ in doomed:
+            await self.storage.delete(index_key)
+            entry = index_key.rsplit("/", 1)[1]
+            if entry not in kept:  # a newer store of the same response keeps it
+                await self.storage.delete(ENTRY + entry)
+        await self.storage.set(COUNT, str(len(live) - len(doomed)).encode())
+
+    async def clear(self) -> int:
+        return await self.storage.delete_prefix("cache/")

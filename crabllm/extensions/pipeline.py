@@ -1,0 +1,104 @@
+"""The extension pipeline, in a fixed order, with one storage round trip before and one after a request.
+
+Order before dispatch: rate_limit, then budget (both checked against the values of a single
+atomic `incr_many`), then the cache lookup. Order after the response: usage, budget correction
+and rate-limit tokens (again one atomic `incr_many`), then the cache store; audit and logging run
+at the very end of the request (see server/observe.py). With no extension enabled the registry
+holds no pipeline and the hot path pays nothing.
+"""
+
+from __future__ import annotations
+
+import time
+
+from crabllm.config.schema import Config
+from crabllm.errors import CrabError
+from crabllm.extensions.audit import AuditLog, AuditRecord
+from crabllm.extensions.budget import Budget
+from crabllm.extensions.cache import Cache
+from crabllm.extensions.call import Call, micros, principal_of
+from crabllm.extensions.rate_limit import RateLimiter
+from crabllm.extensions.usage import increments
+from crabllm.registry import KeyEntry
+from crabllm.storage.base import Increment, Storage
+
+
+class Pipeline:
+    def __init__(self, config: Config, storage: Storage, audit: AuditLog) -> None:
+        ext = config.extensions
+        self.storage = storage
+        self.rate = RateLimiter(ext.rate_limit) if ext.rate_limit else None
+        self.budget = Budget(ext.budget, storage) if ext.budget else None
+        self.cache = Cache(ext.cache, storage) if ext.cache else None
+        self.usage = ext.usage is not None
+        self.audit = audit if ext.audit is not None else None
+        if ext.audit is not None:
+            audit.cfg = ext.audit
+
+    def start(self, key: KeyEntry | None, model: str, endpoint: str, stream: bool, body: bytes) -> Call:
+        call = Call(principal=principal_of(key), key=key, model=model, endpoint=endpoint, stream=stream, body=body,
+                    now=time.time())
+        if self.cache is not None and not stream and endpoint in ("chat", "messages"):
+            call.headers.append((b"x-crabllm-cache", b"miss"))
+        return call
+
+    async def before(self, call: Call) -> bytes | None:
+        """Admit or reject (raises RateLimited / BudgetExceeded; the call's headers are set either
+        way), then look the cache up: the cached response bytes, or None."""
+        rate_ops = self.rate.plan(call) if self.rate else []
+        budget_ops = await self.budget.plan(call) if self.budget else []
+        if rate_ops or budget_ops:
+            values = await self.storage.incr_many(rate_ops + budget_ops)
+            error: CrabError | None = None
+            undo: list[Increment] = []
+            if self.rate:
+                error, undo = self.rate.check(call, values[: len(rate_ops)])
+            if self.budget and budget_ops:
+                undo += self.budget.undo(call)
+                error = error or self.budget.check(call, values[len(rate_ops)])
+            if error is not None:
+                await self.storage.incr_many(undo)
+                call.budget_key = None  # settled: nothing left for failed() to give back
+                raise error
+        if self.cache is None or call.stream or call.endpoint not in ("chat", "messages"):
+            return None
+        cached = await self.cache.lookup(call)
+        if cached is not None:
+            call.headers[:] = [h for h in call.headers if h[0] != b"x-crabllm-cache"] + [(b"x-crabllm-cache", b"hit")]
+        return cached
+
+    async def after(self, call: Call, provider: str, prompt: int, completion: int, cost_usd: float,
+                    response: bytes | None) -> None:
+        """Account a served request (streams included), then store a cacheable response."""
+        cost = micros(cost_usd)
+        ops: list[Increment] = []
+        if self.usage:
+            ops += increments(call, provider, prompt, completion, cost)
+        if self.budget:
+            ops += self.budget.account(call, cost)
+        if self.rate:
+            ops += self.rate.account(call, prompt + completion)
+        if ops:
+            await self.storage.incr_many(ops)
+        if self.budget:
+            await self.budget.flush_estimates()
+        if self.cache and response is not None:
+            await self.cache.store(call, response)
+
+    async def failed(self, call: Call) -> None:
+        """Give back the budget reservation of a request that was not served."""
+        if self.budget:
+            undo = self.budget.undo(call)
+            if undo:
+                await self.storage.incr_many(undo)
+
+    def record(self, record: AuditRecord) -> None:
+        if self.audit is not None:
+            self.audit.submit(record)
+
+
+def build_pipeline(config: Config, storage: Storage, audit: AuditLog) -> Pipeline | None:
+    ext = config.extensions
+    if not any(getattr(ext, name) is not None for name in ("rate_limit", "budget", "cache", "usage", "audit")):
+        return None
+    return Pipeline(config, storage, audit)
