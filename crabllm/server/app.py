@@ -19,6 +19,7 @@ from crabllm.server.admin import admin_router
 from crabllm.server.admin_ext import EXTENSION_HANDLERS
 from crabllm.server.admin_obs import OBS_HANDLERS, metrics
 from crabllm.server.admin_providers import PROVIDER_HANDLERS
+from crabllm.server.fastpath import FastPath, asgi_routes
 from crabllm.server.meta import Meta
 from crabllm.server.proxy import Proxy
 from crabllm.server.runtime import Gateway, new_session
@@ -80,7 +81,7 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
             await storage.close()
 
     handlers = [*_handlers(state), admin_router([*PROVIDER_HANDLERS, *OBS_HANDLERS, *EXTENSION_HANDLERS]), metrics]
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
         exception_handlers={HTTPException: _on_http_exception, CrabError: _on_crab_error, Exception: _on_exception},
@@ -88,6 +89,7 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
         logging_config=None,
         debug=False,
     )
+    return FastPath(app, asgi_routes(handlers))  # type: ignore[return-value]
 
 
 def _handlers(state: dict[str, Gateway]) -> list[Any]:
