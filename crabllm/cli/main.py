@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-b", "--bind", help="HOST:PORT to listen on, overriding `listen`")
     serve.add_argument("-w", "--workers", type=int, default=1,
                        help="worker processes sharing the port (needs sqlite or redis storage when > 1)")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow a non-loopback address with authentication off (no keys, no admin token)")
 
     init = sub.add_parser("init", parents=[verbose], help="write a starter config",
                           description="Write a commented starter config (mode 0600) with a fresh admin token and key.")
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from crabllm.cli.serve import run_serve
 
     return run_serve(getattr(args, "config", DEFAULT_CONFIG), getattr(args, "bind", None), verbosity,
-                     getattr(args, "workers", 1))
+                     getattr(args, "workers", 1), getattr(args, "insecure", False))
 
 
 if __name__ == "__main__":

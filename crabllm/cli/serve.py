@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import sys
@@ -37,7 +38,16 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_serve(config_path: str, bind: str | None, verbosity: int, workers: int = 1) -> int:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_serve(config_path: str, bind: str | None, verbosity: int, workers: int = 1, insecure: bool = False) -> int:
     setup_logging(verbosity)
     path = Path(config_path)
     if not path.exists():
@@ -55,6 +65,10 @@ def run_serve(config_path: str, bind: str | None, verbosity: int, workers: int =
         return fail(str(e))
     if workers < 1:
         return fail("--workers must be at least 1")
+    if not is_loopback(host) and not (config.keys or config.admin_token) and not insecure:
+        return fail(f"{path}: refusing to listen on {listen} with authentication off (no [[keys]] and no admin_token): "
+                    "anyone who can reach it could spend your upstream credits "
+                    "(fix: add a key or an admin_token, listen on 127.0.0.1, or pass --insecure)")
     if workers > 1 and config.storage.kind == "memory":
         return fail(f"{path}: storage.kind: --workers {workers} needs shared storage; memory storage is per process "
                     '(fix: set [storage] kind = "sqlite" or "redis", or run one worker)')

@@ -14,7 +14,7 @@ from crabllm.errors import InvalidRequest, NotFound, PermissionDenied
 from crabllm.registry import KeyEntry
 from crabllm.server.auth import check_admin
 from crabllm.server.runtime import Gateway
-from crabllm.types.admin import ConfigStatus, IssuedKey, KeyCreate, KeyCreated, KeyInfo, KeyList, KeyPatch
+from crabllm.types.admin import ConfigStatus, IssuedKey, KeyCreate, KeyCreated, KeyInfo, KeyList, KeyPatch, KeyRotate
 
 
 def gateway_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Gateway:
@@ -46,7 +46,7 @@ def _issued_info(record: IssuedKey) -> KeyInfo:
     expired = record.expires_at is not None and time.time() >= record.expires_at
     return KeyInfo(name=record.name, source="issued", models=record.models, key_prefix=record.prefix + "…",
                    rate_limit=record.rate_limit, budget=record.budget, expires_at=record.expires_at,
-                   created_at=record.created_at, expired=expired)
+                   created_at=record.created_at, expired=expired, previous_expires_at=record.previous_expires_at)
 
 
 def _config_keys(gw: Gateway) -> dict[str, KeyInfo]:
@@ -107,6 +107,17 @@ async def update_key(request: Request[Any, Any, Any], name: FromPath[str], data:
     return _issued_info(await gw.keys.update(name, data))
 
 
+@post("/keys/{name:str}/rotate", status_code=200,
+      summary="New secret for an issued key; the old one keeps working for grace_seconds")
+async def rotate_key(request: Request[Any, Any, Any], name: FromPath[str], data: JSONBody[KeyRotate]) -> KeyCreated:
+    gw = gateway_of(request)
+    if name in _config_keys(gw):
+        raise PermissionDenied(f"key '{name}' is managed by the config file; edit the file instead", code="config_key")
+    record, secret = await gw.keys.rotate(name, data.grace_seconds)
+    info = _issued_info(record)
+    return KeyCreated(**{f: getattr(info, f) for f in info.__struct_fields__}, key=secret)
+
+
 @delete("/keys/{name:str}", status_code=204, summary="Revoke an issued key (every worker within 2 s)")
 async def revoke_key(request: Request[Any, Any, Any], name: FromPath[str]) -> None:
     gw = gateway_of(request)
@@ -116,5 +127,5 @@ async def revoke_key(request: Request[Any, Any, Any], name: FromPath[str]) -> No
 
 
 def admin_router(extra: list[Any]) -> Router:
-    handlers = [get_config, reload_config, list_keys, create_key, get_key, update_key, revoke_key, *extra]
+    handlers = [get_config, reload_config, list_keys, create_key, get_key, update_key, rotate_key, revoke_key, *extra]
     return Router(path="/v1/admin", route_handlers=handlers, guards=[admin_guard], tags=["admin"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import time
@@ -63,7 +64,16 @@ class KeyStore:
 
     def _install(self, records: dict[str, IssuedKey]) -> None:
         self.records = records
-        self.by_digest = {bytes.fromhex(r.sha256): entry_of(r) for r in records.values()}
+        now = time.time()
+        by_digest = {}
+        for r in records.values():
+            entry = entry_of(r)
+            by_digest[bytes.fromhex(r.sha256)] = entry
+            if r.previous_sha256 and r.previous_expires_at and r.previous_expires_at > now:
+                # During a rotation's grace period the old secret still works, until the grace ends.
+                until = min(r.previous_expires_at, r.expires_at or r.previous_expires_at)
+                by_digest[bytes.fromhex(r.previous_sha256)] = dataclasses.replace(entry, expires_at=until)
+        self.by_digest = by_digest
 
     async def _poll(self) -> None:
         while True:
@@ -100,6 +110,20 @@ class KeyStore:
         await self.storage.set(PREFIX + name, msgspec.json.encode(record))
         self._install({**self.records, name: record})
         return record
+
+    async def rotate(self, name: str, grace_seconds: float) -> tuple[IssuedKey, str]:
+        """A new secret for the key; the old one keeps working for `grace_seconds`."""
+        if grace_seconds < 0:
+            raise InvalidRequest("grace_seconds must not be negative", param="grace_seconds")
+        record = await self.get(name)
+        secret = new_secret()
+        record = msgspec.structs.replace(
+            record, sha256=hashlib.sha256(secret.encode()).hexdigest(), prefix=secret[:8],
+            previous_sha256=record.sha256 if grace_seconds else None,
+            previous_expires_at=time.time() + grace_seconds if grace_seconds else None)
+        await self.storage.set(PREFIX + name, msgspec.json.encode(record))
+        self._install({**self.records, name: record})
+        return record, secret
 
     async def get(self, name: str) -> IssuedKey:
         value = await self.storage.get(PREFIX + name)

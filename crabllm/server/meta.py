@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncio
 from urllib.parse import parse_qs
 
 import msgspec
@@ -89,6 +90,17 @@ class Meta:
         await send_json(send, 200, _HEALTH)
 
     async def ready(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        reg = self.gw.holder.current
-        body = msgspec.json.encode({"status": "ready", "generation": reg.generation, "models": len(reg.models)})
+        """Config loaded and storage reachable; never calls an upstream (nothing billable)."""
+        gw = self.gw
+        reg = gw.holder.current
+        try:
+            async with asyncio.timeout(2.0):
+                await gw.storage.ping()
+        except (CrabError, TimeoutError) as e:
+            reason = e.message if isinstance(e, CrabError) else "storage did not answer within 2 s"
+            body = msgspec.json.encode({"status": "unavailable", "generation": reg.generation, "reason": reason})
+            await send_json(send, 503, body)
+            return
+        body = msgspec.json.encode({"status": "ready", "generation": reg.generation, "models": len(reg.models),
+                                    "storage": reg.config.storage.kind})
         await send_json(send, 200, body)

@@ -36,6 +36,12 @@ class IssuedKey(msgspec.Struct, frozen=True):
     rate_limit: RateLimit | None = None
     budget: float | None = None
     expires_at: float | None = None
+    previous_sha256: str | None = None  # the secret replaced by a rotation, valid until previous_expires_at
+    previous_expires_at: float | None = None
+
+
+class KeyRotate(msgspec.Struct, forbid_unknown_fields=True):
+    grace_seconds: float = 0.0  # how long the old secret keeps working
 
 
 class KeyInfo(msgspec.Struct):
@@ -48,6 +54,7 @@ class KeyInfo(msgspec.Struct):
     expires_at: float | None = None
     created_at: float | None = None
     expired: bool = False
+    previous_expires_at: float | None = None
 
 
 class KeyCreated(KeyInfo):

@@ -157,3 +157,31 @@ def test_stats_events_and_metrics(gateway) -> None:
         assert 'crabllm_tokens_total{direction="prompt",model="gpt-4o",provider="fake"} 33.0' in m.text
     with gateway.client() as c:
         assert c.get("/metrics").status_code == 401
+
+
+def test_key_rotation_with_grace(gateway) -> None:
+    with admin(gateway) as a:
+        old = a.post("/v1/admin/keys", json={"name": "rot"}).json()["key"]
+        r = a.post("/v1/admin/keys/rot/rotate", json={"grace_seconds": 0.6})
+        assert r.status_code == 200 and r.json()["key"] != old and r.json()["previous_expires_at"] is not None
+        new = r.json()["key"]
+        assert a.post("/v1/admin/keys/team-a/rotate", json={}).status_code == 403
+        assert a.post("/v1/admin/keys/nobody/rotate", json={}).status_code == 404
+    with gateway.client(old) as c_old, gateway.client(new) as c_new:
+        assert c_old.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": []}).status_code == 200
+        assert c_new.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": []}).status_code == 200
+        time.sleep(0.7)
+        assert c_old.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": []}).status_code == 401
+        assert c_new.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": []}).status_code == 200
+    with admin(gateway) as a:
+        newer = a.post("/v1/admin/keys/rot/rotate", json={}).json()["key"]  # no grace: the old one stops at once
+    with gateway.client(new) as c:
+        assert c.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": []}).status_code == 401
+    with gateway.client(newer) as c:
+        assert c.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": []}).status_code == 200
+
+
+def test_ready_reports_storage(gateway) -> None:
+    with gateway.client() as c:
+        r = c.get("/ready")
+    assert r.status_code == 200 and r.json()["storage"] == "memory"
