@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from crabllm import __version__
+from crabllm.cli.admin import add_admin_parsers
+from crabllm.cli.openapi import add_openapi_parser
 
 DEFAULT_CONFIG = "crabllm.toml"
 
@@ -34,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Write a commented starter config (mode 0600) with a fresh admin token and key.")
     init.add_argument("-o", "--out", default=DEFAULT_CONFIG, help="where to write it (default: crabllm.toml)")
     init.add_argument("-f", "--force", action="store_true", help="overwrite an existing file")
+    add_openapi_parser(sub)
+    add_admin_parsers(sub)
     return parser
 
 
@@ -45,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         from crabllm.cli.init import run_init
 
         return run_init(args.out, force=args.force)
+    if command == "openapi":
+        from crabllm.cli.openapi import run_openapi
+
+        return run_openapi(args)
+    if getattr(args, "admin_action", None):
+        from crabllm.cli.admin import run_admin
+
+        return run_admin(args)
     from crabllm.cli.serve import run_serve
 
     return run_serve(getattr(args, "config", DEFAULT_CONFIG), getattr(args, "bind", None), verbosity,

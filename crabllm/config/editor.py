@@ -310,16 +310,19 @@ class ConfigEditor:
                 raise self._error(f"this file's layout cannot be edited automatically ({e})") from e
             if edit.text == before:
                 return
-            actual = self._verify(edit)
+            actual = self._verify(edit, before)
             if self._validate is not None:
                 self._validate(actual)
             self._write(edit.text)
 
-    def _verify(self, edit: _Edit) -> dict[str, Any]:
+    def _verify(self, edit: _Edit, before: str) -> dict[str, Any]:
         """The edited text must parse, round-trip through tomlkit and mean exactly what was asked."""
         try:
             actual = tomllib.loads(edit.text)
-            round_trip = tomlkit.parse(edit.text).as_string() == edit.text
+            # tomlkit cannot round-trip some valid files (e.g. [providers.*] tables split by other
+            # tables) even unedited; for those the meaning check below is the guard.
+            round_trip = tomlkit.parse(edit.text).as_string() == edit.text or \
+                tomlkit.parse(before).as_string() != before
         except (TOMLKitError, tomllib.TOMLDecodeError) as e:
             raise self._error(f"the edit would leave invalid TOML ({e}); nothing was written") from e
         _reconcile(edit.expected, actual, edit.dropped)

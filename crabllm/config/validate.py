@@ -52,6 +52,11 @@ def parse_listen(listen: str, *, file: str = "", path: str = "listen") -> tuple[
 
 def _validate_provider(name: str, p: ProviderConfig, file: str, env: Mapping[str, str]) -> None:
     path = f"providers.{name}"
+    for field in ("kind", "api_key", "base_url", "api_version", "region", "access_key", "secret_key", "session_token"):
+        value = getattr(p, field)
+        if isinstance(value, str) and any(ord(c) < 33 or c == "\x7f" for c in value):
+            raise ConfigError(f"{field} contains a control character or whitespace", file=file, path=f"{path}.{field}",
+                              fix="remove the line break, tab or space (check the environment variable it comes from)")
     if not NAME_RE.fullmatch(name):
         raise ConfigError(f"invalid provider name '{name}'", file=file, path=path, fix="use letters, digits, '.', '_' or '-'")
     if p.kind in _KEY_HINTS and not p.api_key:

@@ -74,7 +74,7 @@ async def discover_models(session: aiohttp.ClientSession, kind: str, base_url: s
             body = await resp.read()
             if resp.status != 200:
                 raise InvalidRequest(f"{url} returned {resp.status}; pass models explicitly", param="models")
-    except (aiohttp.ClientError, OSError, TimeoutError) as e:
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
         raise InvalidRequest(f"cannot fetch models from {url}: {e or type(e).__name__}; pass models explicitly",
                              param="models") from None
     try:
@@ -84,6 +84,14 @@ async def discover_models(session: aiohttp.ClientSession, kind: str, base_url: s
     if not ids:
         raise InvalidRequest(f"{url} listed no models; pass models explicitly", param="models")
     return ids
+
+
+def _check_provider(gw: Gateway, name: str, fields: dict[str, Any]) -> None:
+    try:
+        raw = {"providers": {name: fields}}
+        config_from_raw(raw, file=str(gw.reloader.path), env=_environ(), base_dir=Path(gw.reloader.path).parent)
+    except ConfigError as e:
+        raise InvalidRequest(e.message if not e.path else f"{e.path}: {e.message}", code="invalid_config") from None
 
 
 @get("/providers", summary="Every provider, secrets masked, with the last live test")
@@ -107,6 +115,9 @@ async def create_provider(request: Request[Any, Any, Any], data: JSONBody[Provid
     gw = gateway_of(request)
     fields = {f: getattr(data, f) for f in data.__struct_fields__ if f != "name" and getattr(data, f) is not None}
     if not data.models:
+        # Validate what we are about to send before using it in a request.
+        check = dict(fields, models=["-"])
+        _check_provider(gw, data.name, check)
         fields["models"] = await discover_models(gw.session, data.kind, data.base_url, data.api_key)
     await _apply(gw, editor(gw).upsert_provider, data.name, fields, create=True)
     return await get_provider.fn(request, data.name)  # type: ignore[no-any-return]

@@ -21,6 +21,7 @@ from crabllm.server.admin_obs import OBS_HANDLERS, metrics
 from crabllm.server.admin_providers import PROVIDER_HANDLERS
 from crabllm.server.fastpath import FastPath, asgi_routes
 from crabllm.server.meta import Meta
+from crabllm.server.openapi import openapi_handlers
 from crabllm.server.proxy import Proxy
 from crabllm.server.runtime import Gateway, new_session
 from crabllm.storage.factory import open_storage
@@ -39,10 +40,20 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
     if isinstance(exc, MethodNotAllowedException):
         return _envelope(MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}"))
     if exc.status_code < 500:
-        error = InvalidRequest(str(exc.detail))
+        error = InvalidRequest(_detail(exc))
         error.status = exc.status_code
         return _envelope(error)
     return _on_exception(request, exc)
+
+
+def _detail(exc: HTTPException) -> str:
+    """Litestar's message plus the field-level reasons it keeps in `extra`."""
+    reasons = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict) and item.get("message"):
+            key = item.get("key")
+            reasons.append(f"{key}: {item['message']}" if key else str(item["message"]))
+    return f"{exc.detail}: {'; '.join(reasons)}" if reasons else str(exc.detail)
 
 
 def _on_crab_error(request: Request[Any, Any, Any], exc: CrabError) -> Response[bytes]:
@@ -80,7 +91,8 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
             await session.close()
             await storage.close()
 
-    handlers = [*_handlers(state), admin_router([*PROVIDER_HANDLERS, *OBS_HANDLERS, *EXTENSION_HANDLERS]), metrics]
+    handlers = [*_handlers(state), admin_router([*PROVIDER_HANDLERS, *OBS_HANDLERS, *EXTENSION_HANDLERS]), metrics,
+                *openapi_handlers()]
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],

@@ -89,6 +89,7 @@ class KeyStore:
         if body.name in reserved:
             raise Conflict(f"key '{body.name}' is managed by the config file")
         _check_models(body.models)
+        _check_limits(body.rate_limit)
         expires_at = body.expires_at
         if body.expires_in is not None:
             expires_at = time.time() + body.expires_in
@@ -106,6 +107,7 @@ class KeyStore:
         changes = {f: getattr(patch, f) for f in patch.__struct_fields__ if getattr(patch, f) is not msgspec.UNSET}
         if "models" in changes:
             _check_models(changes["models"])
+        _check_limits(changes.get("rate_limit"))
         record = msgspec.structs.replace(record, **changes)
         await self.storage.set(PREFIX + name, msgspec.json.encode(record))
         self._install({**self.records, name: record})
@@ -137,6 +139,13 @@ class KeyStore:
         records = dict(self.records)
         records.pop(name, None)
         self._install(records)
+
+
+def _check_limits(rate_limit: object) -> None:
+    for field in ("requests_per_minute", "tokens_per_minute"):
+        value = getattr(rate_limit, field, None)
+        if value is not None and value <= 0:
+            raise InvalidRequest(f"rate_limit.{field} must be positive", param=f"rate_limit.{field}")
 
 
 def _check_models(models: list[str]) -> None:

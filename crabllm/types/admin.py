@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import msgspec
 
+from typing import Annotated
+
 from crabllm.config.schema import RateLimit
+
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="letters, digits, '.', '_' or '-'")]
+USD = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
+    name: Name
     models: list[str] = msgspec.field(default_factory=lambda: ["*"])
     rate_limit: RateLimit | None = None
-    budget: float | None = None
+    budget: USD | None = None
     expires_at: float | None = None  # unix seconds
     expires_in: float | None = None  # seconds from now (alternative to expires_at)
 
@@ -21,7 +26,7 @@ class KeyPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 
     models: list[str] | msgspec.UnsetType = msgspec.UNSET
     rate_limit: RateLimit | None | msgspec.UnsetType = msgspec.UNSET
-    budget: float | None | msgspec.UnsetType = msgspec.UNSET
+    budget: USD | None | msgspec.UnsetType = msgspec.UNSET
     expires_at: float | None | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -66,7 +71,7 @@ class KeyList(msgspec.Struct):
 
 
 class ProviderCreate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    name: str
+    name: Name
     kind: str = "openai"
     api_key: str | None = None
     base_url: str | None = None

@@ -557,3 +557,17 @@ def test_any_edit_sequence_matches_a_plain_model_and_keeps_the_rest(ops: list[tu
         assert tomllib.loads(text) == model
         assert comments(SAMPLE) == [c for c in comments(text) if c in comments(SAMPLE)]
         assert_untouched(SAMPLE, text, changed={"[aliases]"})
+
+
+def test_provider_tables_split_by_other_tables(tmp_path) -> None:
+    """tomlkit cannot round-trip this layout; the editor still edits it safely."""
+    path = tmp_path / "split.toml"
+    path.write_text('[providers.fake]\nbase_url = "http://x/v1"\nmodels = ["a"]\n\n[[keys]]\nname = "k"\nkey = "sk-12345678"\n\n'
+                    '# the mock\n[providers.mock]\nkind = "mock"\nmodels = ["m"]\n')
+    editor = ConfigEditor(path)
+    editor.upsert_provider("new", {"kind": "mock", "models": ["z"]}, create=True)
+    editor.upsert_provider("mock", {"models": ["m", "n"]}, create=False)
+    text = path.read_text()
+    assert "# the mock" in text and '[providers.new]\nkind = "mock"\nmodels = ["z"]' in text
+    assert editor.read_raw()["providers"]["mock"]["models"] == ["m", "n"]
+    assert editor.read_raw()["keys"] == [{"name": "k", "key": "sk-12345678"}]
