@@ -8,7 +8,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from crabllm.errors import CrabError, UpstreamError
+from crabllm.errors import CrabError, UnsupportedOperation, UpstreamError
 from crabllm.providers.base import Provider
 
 T = TypeVar("T")
@@ -68,11 +68,13 @@ async def dispatch(deployments: Sequence[Provider], call: Callable[[Provider], A
             try:
                 return await call(provider), provider, attempts
             except CrabError as e:
-                last = e
+                # "This deployment cannot do that" must not hide a real failure of another one.
+                if last is None or not isinstance(e, UnsupportedOperation):
+                    last = e
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("provider %s attempt %d failed: %s %s", provider.name, attempt + 1, e.status, e.message)
                 if not is_transient(e):
-                    if isinstance(e, UpstreamError) and e.status in FALLBACK_STATUSES:
+                    if isinstance(e, UnsupportedOperation) or (isinstance(e, UpstreamError) and e.status in FALLBACK_STATUSES):
                         break
                     raise
                 if attempt + 1 >= tries:

@@ -14,6 +14,9 @@ class Endpoint(enum.Enum):
 
     CHAT = "chat/completions"
     EMBEDDINGS = "embeddings"
+    IMAGES = "images/generations"
+    SPEECH = "audio/speech"
+    TRANSCRIPTIONS = "audio/transcriptions"
 
 
 class Upstream(Protocol):
@@ -47,7 +50,10 @@ class Provider(Protocol):
 
     def supports(self, endpoint: Endpoint) -> bool: ...
 
-    async def send(self, endpoint: Endpoint, body: bytes, model: str, stream: bool) -> Upstream: ...
+    async def send(self, endpoint: Endpoint, body: bytes, model: str, stream: bool, *,
+                   content_type: str | None = None) -> Upstream:
+        """`content_type` overrides application/json (multipart uploads); `stream` returns at the headers."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import aiohttp
 
 from crabllm.config.schema import ProviderConfig
+from crabllm.providers.anthropic import AnthropicProvider
 from crabllm.providers.base import Provider
+from crabllm.providers.bedrock import BedrockProvider
+from crabllm.providers.google import GoogleProvider
 from crabllm.providers.mock import MockProvider
 from crabllm.providers.openai import OpenAICompatProvider
 
@@ -14,4 +17,10 @@ def build_provider(name: str, cfg: ProviderConfig, session: aiohttp.ClientSessio
     """Kinds are validated by the config loader; anything else is an OpenAI-compatible service."""
     if cfg.kind == "mock":
         return MockProvider(name, cfg)
+    if cfg.kind == "anthropic":
+        return AnthropicProvider(name, cfg, session)
+    if cfg.kind == "google":
+        return GoogleProvider(name, cfg, session)
+    if cfg.kind == "bedrock":
+        return BedrockProvider(name, cfg, session)
     return OpenAICompatProvider(name, cfg, session)

@@ -14,6 +14,7 @@ import msgspec
 from crabllm.config.schema import ProviderConfig
 from crabllm.errors import InvalidRequest
 from crabllm.providers.base import Endpoint
+from crabllm.providers.mock_media import media_answer
 
 
 class _Message(msgspec.Struct):
@@ -57,9 +58,10 @@ class MockUpstream:
 
     __slots__ = ("status", "content_type", "_body", "_events", "_delay")
 
-    def __init__(self, body: bytes = b"", events: list[bytes] | None = None, delay: float = 0.0) -> None:
+    def __init__(self, body: bytes = b"", events: list[bytes] | None = None, delay: float = 0.0,
+                 content_type: str | None = None) -> None:
         self.status = 200
-        self.content_type = "text/event-stream" if events is not None else "application/json"
+        self.content_type = content_type or ("text/event-stream" if events is not None else "application/json")
         self._body = body
         self._events = events or []
         self._delay = delay
@@ -96,11 +98,14 @@ class MockProvider:
     def supports(self, endpoint: Endpoint) -> bool:
         return True
 
-    async def send(self, endpoint: Endpoint, body: bytes, model: str, stream: bool) -> MockUpstream:
+    async def send(self, endpoint: Endpoint, body: bytes, model: str, stream: bool, *,
+                   content_type: str | None = None) -> MockUpstream:
         if self._latency:
             await asyncio.sleep(self._latency)
         if endpoint is Endpoint.EMBEDDINGS:
             return MockUpstream(self._embeddings(body, model))
+        if endpoint is not Endpoint.CHAT:
+            return MockUpstream(**media_answer(endpoint, body, content_type))
         try:
             req = _chat_dec.decode(body)
         except msgspec.DecodeError as e:

@@ -11,6 +11,7 @@ import aiohttp
 from crabllm.config.schema import ProviderConfig
 from crabllm.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from crabllm.providers.base import Endpoint, parse_retry_after
+from crabllm.providers.payload import body_payload
 
 DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "ollama": "http://localhost:11434/v1"}
 AZURE_API_VERSION = "2024-10-21"
@@ -109,18 +110,21 @@ class OpenAICompatProvider:
                 self._azure_urls[key] = url
         return url
 
-    async def send(self, endpoint: Endpoint, body: bytes, model: str, stream: bool) -> AiohttpUpstream:
+    async def send(self, endpoint: Endpoint, body: bytes, model: str, stream: bool, *,
+                   content_type: str | None = None) -> AiohttpUpstream:
         url = self.url(endpoint, model)
+        headers = self._headers if content_type is None else {**self._headers, "content-type": content_type}
+        body = body_payload(body)
         try:
             if stream:
                 # For streams the timeout covers only the wait for the response headers.
                 if self._timeout:
                     async with asyncio.timeout(self._timeout):
-                        resp = await self._session.post(url, data=body, headers=self._headers, timeout=self._stream_timeout)
+                        resp = await self._session.post(url, data=body, headers=headers, timeout=self._stream_timeout)
                 else:
-                    resp = await self._session.post(url, data=body, headers=self._headers, timeout=self._stream_timeout)
+                    resp = await self._session.post(url, data=body, headers=headers, timeout=self._stream_timeout)
             else:
-                resp = await self._session.post(url, data=body, headers=self._headers, timeout=self._client_timeout)
+                resp = await self._session.post(url, data=body, headers=headers, timeout=self._client_timeout)
         except TimeoutError:
             raise UpstreamTimeout() from None
         except (aiohttp.ClientError, OSError) as e:

@@ -20,6 +20,8 @@ from crabllm.server.admin_ext import EXTENSION_HANDLERS
 from crabllm.server.admin_obs import OBS_HANDLERS, metrics
 from crabllm.server.admin_providers import PROVIDER_HANDLERS
 from crabllm.server.fastpath import FastPath, asgi_routes
+from crabllm.server.media import Media
+from crabllm.server.messages import Messages
 from crabllm.server.meta import Meta
 from crabllm.server.openapi import openapi_handlers
 from crabllm.server.proxy import Proxy
@@ -139,10 +141,30 @@ def _handlers(state: dict[str, Gateway]) -> list[Any]:
     async def ready(scope: Any, receive: Any, send: Any) -> None:
         await target("meta").ready(scope, receive, send)
 
-    return [chat, embeddings, models, usage, health, ready]
+    @asgi("/v1/messages", copy_scope=False)
+    async def messages(scope: Any, receive: Any, send: Any) -> None:
+        await target("messages").messages(scope, receive, send)
+
+    @asgi("/v1/messages/count_tokens", copy_scope=False)
+    async def count_tokens(scope: Any, receive: Any, send: Any) -> None:
+        await target("messages").count_tokens(scope, receive, send)
+
+    @asgi("/v1/images/generations", copy_scope=False)
+    async def images(scope: Any, receive: Any, send: Any) -> None:
+        await target("media").images(scope, receive, send)
+
+    @asgi("/v1/audio/speech", copy_scope=False)
+    async def speech(scope: Any, receive: Any, send: Any) -> None:
+        await target("media").speech(scope, receive, send)
+
+    @asgi("/v1/audio/transcriptions", copy_scope=False)
+    async def transcriptions(scope: Any, receive: Any, send: Any) -> None:
+        await target("media").transcriptions(scope, receive, send)
+
+    return [chat, embeddings, models, usage, health, ready, messages, count_tokens, images, speech, transcriptions]
 
 
-_TARGETS: dict[str, Any] = {"proxy": Proxy, "meta": Meta}
+_TARGETS: dict[str, Any] = {"proxy": Proxy, "meta": Meta, "messages": Messages, "media": Media}
 
 
 def worker_app() -> Litestar:

@@ -91,5 +91,5 @@ def new_session(limit: int = 4096) -> aiohttp.ClientSession:
     """One keep-alive pool per worker, sized for thousands of concurrent streams."""
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, ttl_dns_cache=300, keepalive_timeout=60,
                                      enable_cleanup_closed=False)
-    return aiohttp.ClientSession(connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",),
+    return aiohttp.ClientSession(connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding"),
                                  headers={"user-agent": "crabllm"}, raise_for_status=False, trust_env=False)

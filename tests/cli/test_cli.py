@@ -55,7 +55,7 @@ def test_init_writes_0600_and_refuses_overwrite(tmp_path: Path) -> None:
     ('[providers.p]\nkind = "openai"\nmodel = ["x"]\n', {}, ["providers.p.model", "unknown field"]),
     ('[providers.p]\napi_key = "${CRAB_TEST_UNSET_VAR}"\n', {}, ["providers.p.api_key", "CRAB_TEST_UNSET_VAR", "export"]),
     ('[providers.p]\nkind = "groq"\n', {}, ["providers.p.base_url", "requires a base_url"]),
-    ('[providers.p]\nkind = "bedrock"\n', {}, ["providers.p.kind", "not supported yet"]),
+    ('[providers.p]\nkind = "google"\n', {}, ["providers.p.api_key", "requires an api_key"]),
 ])
 def test_startup_errors_are_one_clear_line(tmp_path: Path, toml: str, env: dict[str, str], needles: list[str]) -> None:
     (tmp_path / "c.toml").write_text(toml)

@@ -99,7 +99,9 @@ def test_every_example_config_loads() -> None:
     examples = sorted((ROOT / "configs").glob("*.toml"))
     assert examples, "configs/ must hold example configs"
     env = {"OPENAI_API_KEY": "sk-x", "AZURE_OPENAI_API_KEY": "az", "GROQ_API_KEY": "g", "CRABLLM_ADMIN_TOKEN": "sk-admin-xyz",
-           "TEAM_A_KEY": "sk-team-a-123", "OPENROUTER_API_KEY": "o"}
+           "TEAM_A_KEY": "sk-team-a-123", "OPENROUTER_API_KEY": "o", "ANTHROPIC_API_KEY": "sk-ant-x",
+           "GEMINI_API_KEY": "AIza-x", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIA-x",
+           "AWS_SECRET_ACCESS_KEY": "secret-x"}
     for path in examples:
         load_config(path, env=env)
 

@@ -18,11 +18,13 @@ from crabllm.server.app import create_app
 class GatewayServer:
     """A real server on 127.0.0.1:<free port>, started from a config file."""
 
-    def __init__(self, config_path: Path, *, seed: int | None = 1234) -> None:
+    def __init__(self, config_path: Path, *, seed: int | None = 1234, port: int = 0) -> None:
         self.config_path = config_path
         self.seed = seed
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        # So a server can be restarted on the same port (`port=`) while the old one's connections linger.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(512)
         self.port = self.sock.getsockname()[1]
         self.server: uvicorn.Server | None = None
