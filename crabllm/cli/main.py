@@ -8,6 +8,7 @@ import sys
 from crabllm import __version__
 from crabllm.cli.admin import add_admin_parsers
 from crabllm.cli.openapi import add_openapi_parser
+from tui.cli import add_tui_parser
 
 DEFAULT_CONFIG = "crabllm.toml"
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Write a commented starter config (mode 0600) with a fresh admin token and key.")
     init.add_argument("-o", "--out", default=DEFAULT_CONFIG, help="where to write it (default: crabllm.toml)")
     init.add_argument("-f", "--force", action="store_true", help="overwrite an existing file")
+    add_tui_parser(sub, parents=[verbose])
     add_openapi_parser(sub)
     add_admin_parsers(sub)
     return parser
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         from crabllm.cli.init import run_init
 
         return run_init(args.out, force=args.force)
+    if command == "tui":
+        from tui.cli import run_tui
+
+        return run_tui(args)
     if command == "openapi":
         from crabllm.cli.openapi import run_openapi
 

@@ -1,0 +1,1 @@
+"""The four views of the console: dashboard, keys, providers and logs."""

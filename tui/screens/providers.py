@@ -1,0 +1,137 @@
+"""Providers view: kind, models, weight and health (last test, latency, recent errors); add, edit, delete, test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Static
+
+from crabllm.client import ClientError
+from tui import fmt
+from tui.dialogs.confirm import ConfirmDialog
+from tui.dialogs.provider_form import ProviderForm
+from tui.model import ProviderRow, provider_rows
+from tui.screens.base import TableScreen
+
+
+class ProvidersScreen(TableScreen):
+    """Cooldown shows '-' until the router has a circuit breaker to report."""
+
+    VIEW = "Providers"
+    MODE = "providers"
+    NOUN = "providers"
+    MUTATING = frozenset({"add_provider", "edit_provider", "delete_provider"})
+    COLUMNS = ("Name", "Kind", "Test", "Latency", "Req", "Errors", "Cooldown", "Weight", "Last error", "Models")
+    SORTS = (("Name", lambda r: r.name.lower(), False), ("Req", lambda r: r.requests, True),
+             ("Errors", lambda r: r.error_rate or 0.0, True), ("Kind", lambda r: (r.kind, r.name), False),
+             ("Weight", lambda r: r.weight, True))
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "add_provider", "Add provider", tooltip="Add an upstream to the config file"),
+        Binding("e", "edit_provider", "Edit provider", tooltip="Change the selected provider in the config file"),
+        Binding("d,delete", "delete_provider", "Delete provider", tooltip="Remove the selected provider (asks first)"),
+        Binding("t", "test_provider", "Test now", tooltip="Ask the selected upstream for its models, timed"),
+    ]
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.console.lists_signal.subscribe(self, self.refresh_rows)
+        self.console.stats_signal.subscribe(self, self.refresh_rows)
+
+    def refresh_rows(self, _: Any = None) -> None:
+        self.render_rows()
+
+    def rows(self) -> list[ProviderRow]:
+        state = self.console.state
+        return provider_rows(state.providers or [], state.stats, state.last_errors)
+
+    def row_key(self, row: ProviderRow) -> str:
+        return row.name
+
+    def row_words(self, row: ProviderRow) -> Iterable[object]:
+        return (row.name, row.kind, row.models, row.base_url, row.last_error)
+
+    def cells(self, row: ProviderRow) -> Iterable[str | Text]:
+        if row.test_ok is None:
+            test = Text("never", style="dim")
+        else:
+            test = Text(f"{'ok' if row.test_ok else 'FAIL'} {fmt.ago(row.tested_at, self.console.clock())}",
+                        style="green" if row.test_ok else "bold red")
+        rate = row.error_rate
+        errors = fmt.right(fmt.pct(rate), "red" if rate else "") if rate is not None else fmt.right("-", "dim")
+        return (
+            Text(row.name, style="bold"), row.kind, test, fmt.right(fmt.ms(row.latency_ms)),
+            fmt.right(fmt.count(row.requests)), errors, fmt.DASH, fmt.right(str(row.weight)),
+            Text(fmt.clip(row.last_error or "-", 40), style="red" if row.last_error else "dim"),
+            fmt.clip(row.models or "-", 40),
+        )
+
+    def show_status(self, shown: int, total: int) -> None:
+        super().show_status(shown, total)
+        if self.console.state.providers is None:
+            self.query_one("#table-status", Static).update("loading providers…")
+
+    def selected(self) -> dict[str, Any] | None:
+        name = self.selected_key()
+        provider = next((p for p in self.console.state.providers or [] if p["name"] == name), None)
+        if provider is None:
+            self.notify("Select a provider first.", severity="warning")
+        return provider
+
+    # actions
+    def action_add_provider(self) -> None:
+        self.app.push_screen(ProviderForm(), self._saved)
+
+    def action_edit_provider(self) -> None:
+        if (provider := self.selected()) is not None:
+            self.app.push_screen(ProviderForm(provider), self._saved)
+
+    def _saved(self, result: dict[str, Any] | None) -> None:
+        if result is not None:
+            self.notify(f"'{result['name']}' is in the config file and live.", title="Provider saved")
+            self.console.refresh_lists()
+
+    def action_delete_provider(self) -> None:
+        if (provider := self.selected()) is None:
+            return
+        name = provider["name"]
+        dialog = ConfirmDialog("Delete provider", f"Remove '{name}' from the config file? Models it alone serves "
+                               "stop working after the reload.", yes="Delete")
+        self.app.push_screen(dialog, lambda yes: self.delete(name) if yes else None)
+
+    @work(group="providers")
+    async def delete(self, name: str) -> None:
+        try:
+            await self.console.client.delete_provider(name)
+        except ClientError as e:
+            self.fail("Delete failed", e.message)
+            return
+        self.notify(f"'{name}' removed from the config file.", title="Provider deleted")
+        self.console.refresh_lists()
+
+    def action_test_provider(self) -> None:
+        if (provider := self.selected()) is not None:
+            self.notify(f"Testing '{provider['name']}'…")
+            self.test(provider["name"])
+
+    @work(group="providers")
+    async def test(self, name: str) -> None:
+        try:
+            result = await self.console.client.test_provider(name)
+        except ClientError as e:
+            self.fail("Test failed", e.message)
+            return
+        if result.get("ok"):
+            self.notify(f"'{name}' answered in {fmt.ms(result.get('latency_ms'))} with "
+                        f"{len(result.get('models') or [])} models.", title="Test passed")
+        else:
+            self.fail("Test failed", f"'{name}': {result.get('error')}")
+        self.console.refresh_lists()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:
+        if self.check_action("edit_provider", ()):
+            self.action_edit_provider()
