@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.procs import pinned
+from bench.procs import pinned, session_preexec
 from bench.scenarios import UNIQUE, Scenario
 
 HERE = Path(__file__).resolve().parent
@@ -28,12 +28,13 @@ class Load:
     conns: int
     tmp: Path
     use_wrk: bool = True
+    nice: int = 0
 
 
 def _loadgen(cmd: list[str], load: Load, budget: float) -> dict[str, Any]:
     try:
         r = subprocess.run(pinned([sys.executable, str(HERE / "loadgen.py"), *cmd, "--json"], load.core),
-                           capture_output=True, text=True, timeout=budget)
+                           capture_output=True, text=True, timeout=budget, preexec_fn=session_preexec(load.nice))
     except subprocess.TimeoutExpired:
         return {"error": f"load generator did not finish within {budget:.0f}s"}
     if r.returncode != 0 or not r.stdout.strip():
@@ -109,9 +110,9 @@ def closed_loop(port: int, sc: Scenario, headers: dict[str, str], load: Load) ->
     try:
         if load.warmup > 0:  # open the connections and warm the path; discarded
             subprocess.run(pinned(base + [f"-d{max(1, int(round(load.warmup)))}s", url], load.core),
-                           capture_output=True, timeout=load.warmup + 30)
+                           capture_output=True, timeout=load.warmup + 30, preexec_fn=session_preexec(load.nice))
         r = subprocess.run(pinned(base + [f"-d{secs}s", "--latency", url], load.core),
-                           capture_output=True, text=True, timeout=secs + 30)
+                           capture_output=True, text=True, timeout=secs + 30, preexec_fn=session_preexec(load.nice))
     except subprocess.TimeoutExpired:
         return {"error": "wrk did not finish in time"}
     res = parse_wrk(r.stdout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import selectors
 import sys
 import time
@@ -152,6 +153,18 @@ class Stats:
         self.errs[kind] = self.errs.get(kind, 0) + 1
 
 
+def runq_wait_ms() -> float:
+    """Time this process's threads spent runnable but waiting for a CPU (Linux schedstat), in ms."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return total / 1e6
+
+
 def pct(vals: list[float], p: float) -> float | None:
     """Nearest-rank percentile of sorted values, in ms."""
     if not vals:
@@ -272,6 +285,7 @@ async def run_open(spec: Spec) -> dict[str, Any]:
         if inflight:
             await asyncio.wait(list(inflight), timeout=spec.timeout)
     st = Stats()
+    wait0 = runq_wait_ms()
     await phase(spec.duration, st)
     if inflight:
         done, pending = await asyncio.wait(list(inflight), timeout=spec.timeout + 1)
@@ -280,7 +294,8 @@ async def run_open(spec: Spec) -> dict[str, Any]:
             st.err("unfinished")
     rq.pool.close()
     return summary(st, dict(mode="open", target_rps=spec.rate, duration_s=spec.duration,
-                            scheduled=int(spec.rate * spec.duration), peak_conns=rq.pool.peak_open))
+                            scheduled=int(spec.rate * spec.duration), peak_conns=rq.pool.peak_open,
+                            gen_runq_wait_ms=round(runq_wait_ms() - wait0, 1)))
 
 
 async def run_closed(spec: Spec) -> dict[str, Any]:
@@ -306,8 +321,7 @@ async def run_closed(spec: Spec) -> dict[str, Any]:
         task.cancel()
     rq.pool.close()
     res = summary(st, dict(mode="closed", conns=spec.conns, duration_s=spec.duration, tool="loadgen"))
-    res["achieved_rps"] = round(len(st.lat) / elapsed, 1) if elapsed > 0 else 0.0
-    return res
+    return dict(res, achieved_rps=round(len(st.lat) / elapsed, 1) if elapsed > 0 else 0.0)
 
 
 def parse_args(argv: list[str] | None) -> tuple[str, Spec, bool, str]:
@@ -375,11 +389,7 @@ def execute(mode: str, spec: Spec, loop_kind: str = "auto") -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     mode, spec, as_json, loop_kind = parse_args(argv)
     res = execute(mode, spec, loop_kind)
-    if as_json:
-        print(json.dumps(res))
-    else:
-        for k, v in res.items():
-            print(f"{k:>16}: {v}", file=sys.stdout)
+    print(json.dumps(res) if as_json else "\n".join(f"{k:>16}: {v}" for k, v in res.items()))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -12,6 +13,26 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+
+def session_preexec(nice: int) -> Callable[[], None]:
+    """For Popen(preexec_fn=...): a new session (so a group signal reaches only this child) whose
+    scheduler autogroup gets `nice`. With kernel.sched_autogroup_enabled, a process's own nice only
+    ranks it inside its session's autogroup; across sessions the autogroup nice is what counts."""
+    def pre() -> None:
+        os.setsid()
+        if nice:
+            try:
+                with open("/proc/self/autogroup", "w") as f:
+                    f.write(str(nice))
+            except OSError:
+                pass
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
+            except OSError:
+                pass
+    return pre
 
 
 class StartFailed(Exception):
@@ -25,6 +46,7 @@ def port_busy(port: int) -> bool:
         if s.connect_ex(("127.0.0.1", port)) == 0:
             return True
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -129,6 +151,7 @@ class Child:
     log: Path
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
+    nice: int = 0
     popen: subprocess.Popen[bytes] | None = None
     started: float = 0.0
 
@@ -140,7 +163,8 @@ class Child:
             self.started = time.perf_counter()
             self.popen = subprocess.Popen(self.cmd, stdout=lf, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, cwd=self.cwd,
-                                          env={**os.environ, **self.env}, start_new_session=True)
+                                          env={**os.environ, **self.env},
+                                          preexec_fn=session_preexec(self.nice))
         return self
 
     @property
@@ -202,12 +226,107 @@ class Child:
 class Children:
     """Every child the run started, stopped in reverse order by stop_all (idempotent)."""
 
+    nice: int = 0
     items: list[Child] = field(default_factory=list)
 
     def add(self, child: Child) -> Child:
+        child.nice = self.nice
         self.items.append(child)
         return child
 
     def stop_all(self) -> None:
         while self.items:
             self.items.pop().stop()
+
+
+def busy_cpu_pct(seconds: float = 1.0) -> float:
+    """Machine-wide CPU use over a short idle window: what other processes take before a step."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            vals = [int(x) for x in f.readline().split()[1:]]
+        idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+        return sum(vals), idle
+
+    try:
+        t0, i0 = sample()
+        time.sleep(seconds)
+        t1, i1 = sample()
+    except (OSError, ValueError, IndexError):
+        return -1.0
+    return round(100.0 * (1 - (i1 - i0) / max(t1 - t0, 1)), 1)
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) used so far by a live process tree."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in proc_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / tick
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent not idle, from /proc/stat."""
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:]]
+    return (sum(vals) - vals[3] - (vals[4] if len(vals) > 4 else 0)) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's waited-for children (load generator and wrk runs)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+@dataclass
+class ForeignCpu:
+    """Measures how much CPU processes outside the benchmark took during a step."""
+
+    roots: list[int]
+    t0: float = 0.0
+    busy0: float = 0.0
+    ours0: float = 0.0
+
+    def ours(self) -> float:
+        return sum(tree_cpu_s(p) for p in self.roots if p) + children_cpu_s() + time.process_time()
+
+    def start(self) -> None:
+        self.t0, self.busy0, self.ours0 = time.perf_counter(), machine_busy_s(), self.ours()
+
+    def pct(self) -> float:
+        """Foreign CPU since start, in % of the whole machine."""
+        wall = time.perf_counter() - self.t0
+        foreign = (machine_busy_s() - self.busy0) - (self.ours() - self.ours0)
+        return round(max(0.0, 100.0 * foreign / max(wall * (os.cpu_count() or 1), 1e-9)), 1)
+
+
+def wait_quiet(limit: float, threshold: float = 15.0) -> float:
+    """Wait (at most limit seconds) until the machine is under threshold % busy; returns the last %."""
+    end = time.perf_counter() + limit
+    pct = busy_cpu_pct(0.3)
+    while pct > threshold and time.perf_counter() < end:
+        time.sleep(0.5)
+        pct = busy_cpu_pct(0.3)
+    return pct
+
+
+def tree_runq_wait_ms(root: int) -> float:
+    """Milliseconds the threads of a process tree spent runnable but waiting for a CPU (schedstat)."""
+    total = 0
+    for pid in proc_tree(root):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return total / 1e6

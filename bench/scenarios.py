@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 BENCH_KEY = "sk-bench-0123456789abcdef0123456789abcdef"
 AUTH = {"authorization": f"Bearer {BENCH_KEY}"}
@@ -42,7 +44,7 @@ def large_body() -> dict[str, object]:
     return {"model": "mock-gpt", "messages": msgs, "tools": tools, "max_tokens": 64}
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in [
     Scenario("chat", "/v1/chat/completions", {"model": "mock-gpt", "messages": MSG, "max_tokens": 64},
              note="non-stream chat completion"),
     Scenario("stream", "/v1/chat/completions",
@@ -64,7 +66,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              {"model": "mock-gpt", "messages": MSG, "max_tokens": 64, "stream": True, "user": UNIQUE,
               "stream_options": {"include_usage": True}}, stream=True, unique=True,
              note="stream with a per-request unique field"),
-]}
+]})
 READY_SCENARIO = SCENARIOS["chat"]
 
 

@@ -99,7 +99,7 @@ def target_child(t: Target, ports: Ports, core: str | None, logdir: Path, workdi
         cmd = [sys.executable, "-m", "uvicorn", "b_litestar_aiohttp:app", "--app-dir", str(RELAY_APP.parent),
                "--port", str(t.port), *UVICORN_FLAGS]
         return Child(t.name, pinned(cmd, core), log,
-                     env={"UPSTREAM": f"http://127.0.0.1:{ports.mock}/v1", "POOL": "1024"})
+                     env={"UPSTREAM": f"http://127.0.0.1:{ports.mock}/v1"})
     if crabllm is None:
         raise FileNotFoundError("no `crabllm` command (not installed in this venv nor on PATH)")
     # the config alone in its folder: the gateway watches the config's directory

@@ -1,0 +1,1 @@
+"""Load benchmark: mock upstream, load generator, runner and report (see bench/README.md)."""
