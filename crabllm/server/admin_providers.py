@@ -13,7 +13,6 @@ import msgspec
 from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
-from crabllm.config.editor import ConfigEditor
 from crabllm.config.loader import config_from_raw
 from crabllm.config.schema import ProviderConfig
 from crabllm.config.validate import OPENAI_WIRE_KINDS
@@ -39,7 +38,10 @@ def provider_info(gw: Gateway, name: str, cfg: ProviderConfig) -> ProviderInfo:
                         api_version=cfg.api_version, last_test=gw.provider_tests.get(name))
 
 
-def editor(gw: Gateway) -> ConfigEditor:
+def editor(gw: Gateway) -> Any:
+    """The TOML editor (tomlkit is imported on first use: most gateways never edit their file)."""
+    from crabllm.config.editor import ConfigEditor
+
     path = gw.reloader.path
 
     def validate(raw: dict[str, Any]) -> None:

@@ -12,17 +12,27 @@ Protocol (`Storage`, see base.py): str keys, bytes values, optional ttl in secon
 - Every backend failure is a `StorageUnavailable` (503); incrementing a key that holds a
   non-integer value is a `ServerError`. `ping` backs readiness; `close` releases connections.
 
-Key conventions: `<area>:<owner>:<detail>`, colon separated, e.g. `keys:<sha256>`,
-`prvd:<name>`, `rlim:<principal>:<window>`, `usge:<principal>:<model>:p`, `bdgt:<principal>`,
-`cach:<digest-hex>`, `alog:<epoch-ms>:<request-id>`. Components that come from users are
-validated names (`[A-Za-z0-9._-]+`) or hex digests, so one key can never collide with another
-owner's prefix. Keys are text; list order is by code point. The redis backend adds its own
-namespace (default `crabllm:`) in front of every key.
+Key conventions (slash separated; components from users are validated names, `[A-Za-z0-9._-]+`,
+or hex digests; model names may hold anything, so they always come last):
+`key/<name>` issued keys, `rl/<principal>/<r|t>/<minute>` rate-limit windows,
+`us/<principal>/<provider>/<p|c|r|u>/<model>` usage, `bg/<principal>/<period>` budget spend,
+`cache/e/<sha256>` and `cache/i/<ns>/<sha256>` the cache and its age index, `audit/<t|k|m>/…`
+audit records and their indexes. The redis backend adds its own namespace (default `crabllm:`).
 
 Backends are chosen by `open_storage(kind, path, base_dir=...)` (factory.py).
 """
 
+from typing import Any
+
 from crabllm.storage.base import Storage
-from crabllm.storage.factory import open_storage
 
 __all__ = ["Storage", "open_storage"]
+
+
+def __getattr__(name: str) -> Any:
+    # The factory pulls in the redis and sqlite clients; import it only when it is used.
+    if name == "open_storage":
+        from crabllm.storage.factory import open_storage
+
+        return open_storage
+    raise AttributeError(name)
