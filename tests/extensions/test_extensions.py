@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.conftest import ADMIN, KEY, OTHER_KEY, basic_config
-from tests.fakes.openai_upstream import FakeOpenAI, Script
+from tests.fakes.openai_upstream import FakeOpenAI, Script, wait_for
 
 PRICING = '''
 [models."gpt-4o".pricing]
@@ -202,6 +202,8 @@ def test_logging_json_without_secrets(upstream: FakeOpenAI, make_gateway, caplog
         with gw.client(KEY) as c:
             chat(c)
             chat(c, stream=True)
+        # The line is written once the response has gone out, so it may trail the client.
+        wait_for(lambda: sum(r.name == "crabllm.access" for r in caplog.records) == 2)
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "crabllm.access"]
     assert len(lines) == 2 and {line["stream"] for line in lines} == {True, False}
     assert lines[0]["key"] == "team-a" and lines[0]["prompt_tokens"] == 11 and "request_body" not in lines[0]
@@ -213,6 +215,7 @@ def test_log_bodies_opt_in(upstream: FakeOpenAI, make_gateway, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="crabllm.access"):
         with gw.client(KEY) as c:
             chat(c)
+        wait_for(lambda: '"content":"hi"' in caplog.text)
     assert '"content":"hi"' in caplog.text and KEY not in caplog.text
 
 

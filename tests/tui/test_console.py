@@ -141,8 +141,8 @@ async def test_failed_reload_event_is_shown_prominently() -> None:
         alert = app.screen.query_one("#reload-alert")
         assert not alert.display
         app._on_event("reload", {"generation": 7, "at": NOW, "ok": False, "error": "bad weight", "reason": "file changed"})
-        await pilot.pause()
-        assert alert.display and "CONFIG RELOAD FAILED" in shown(alert) and "bad weight" in shown(alert)
+        await wait_for(pilot, lambda: alert.display and "bad weight" in shown(alert), "the reload alert")
+        assert "CONFIG RELOAD FAILED" in shown(alert)
 
 
 async def test_edit_forms_send_merge_patches() -> None:
