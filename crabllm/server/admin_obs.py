@@ -39,9 +39,13 @@ async def events(request: Request[Any, Any, Any]) -> Stream:
             yield b": connected\n\n"
             while True:
                 try:
-                    yield await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
+                    frame = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
                     yield b":\n\n"
+                    continue
+                if frame is None:
+                    return
+                yield frame
         finally:
             gw.observer.events.unsubscribe(sub)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -79,6 +80,7 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
         gateway = Gateway(cfg, session, storage, config_path=config_path, seed=seed)
         state["gw"] = gateway
         app.state.gateway = gateway
+        app.state.loop = asyncio.get_running_loop()
         try:
             gateway.audit.start()
             await gateway.keys.start()

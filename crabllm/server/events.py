@@ -14,7 +14,7 @@ class Subscriber:
     __slots__ = ("queue", "dropped")
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_SIZE)
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_SIZE)  # None: the feed ends
         self.dropped = 0
 
 
@@ -45,3 +45,10 @@ class EventBus:
                 q.get_nowait()
                 sub.dropped += 1
             q.put_nowait(frame)
+
+    def close(self) -> None:
+        """End every feed (at shutdown), so open event streams do not hold up the drain."""
+        for sub in self.subscribers:
+            if sub.queue.full():
+                sub.queue.get_nowait()
+            sub.queue.put_nowait(None)

@@ -22,6 +22,13 @@ class FastPath:
         self.litestar = app
         self.routes = routes
 
+    def begin_shutdown(self) -> None:
+        """Called from the signal handler: end the admin event feeds; requests and streams drain."""
+        gateway = getattr(self.litestar.state, "gateway", None)
+        loop = getattr(self.litestar.state, "loop", None)
+        if gateway is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(gateway.observer.events.close)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.litestar, name)
 

@@ -23,3 +23,6 @@ class DrainingServer(uvicorn.Server):
         log.info("shutdown signal received, draining connections (timeout %ss)",
                  self.config.timeout_graceful_shutdown)
         self.should_exit = True
+        begin = getattr(self.config.app, "begin_shutdown", None)
+        if begin is not None:
+            begin()

@@ -128,3 +128,24 @@ def test_sigterm_drains_an_open_stream(tmp_path: Path) -> None:
     finally:
         proc.communicate(timeout=15)
     assert proc.returncode == 0
+
+
+def test_sigterm_ends_admin_event_feeds_at_once(tmp_path: Path) -> None:
+    admin = "sk-admin-feed-0123456789"
+    (tmp_path / "c.toml").write_text(f'admin_token = "{admin}"\nshutdown_timeout = 20\n[providers.m]\nkind = "mock"\nmodels = ["m"]\n')
+    proc, url = start_server(tmp_path, "serve", "--config", "c.toml")
+    try:
+        with httpx.Client(timeout=10) as c:
+            with c.stream("GET", url + "/v1/admin/events", headers={"authorization": f"Bearer {admin}"}) as r:
+                assert r.status_code == 200
+                started = time.monotonic()
+                proc.send_signal(signal.SIGTERM)
+                for _ in r.iter_raw():
+                    pass  # the server ends the feed
+        proc.communicate(timeout=15)
+        assert time.monotonic() - started < 5
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0

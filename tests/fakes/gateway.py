@@ -58,6 +58,8 @@ class GatewayServer:
     def stop(self) -> None:
         if self.server is not None:
             self.server.should_exit = True
+            if self.app is not None:
+                self.app.begin_shutdown()
         if self.thread is not None:
             self.thread.join(10)
         self.sock.close()
