@@ -48,6 +48,8 @@ class ProviderConfig(_Strict):
     max_retries: int = 2
     api_version: str | None = None
     timeout: float = 30.0
+    first_byte_timeout: float | None = None
+    stream_idle_timeout: float | None = None
     region: str | None = None
     access_key: str | None = None
     secret_key: str | None = None

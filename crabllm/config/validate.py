@@ -79,6 +79,7 @@ def _validate_provider(name: str, p: ProviderConfig, file: str, env: Mapping[str
     if p.kind != "mock" and p.mock_reply is not None:
         raise ConfigError("mock_reply only applies to kind = \"mock\"", file=file, path=f"{path}.mock_reply", fix="remove it")
     for field, value in (("weight", p.weight), ("max_retries", p.max_retries), ("timeout", p.timeout),
+                         ("first_byte_timeout", p.first_byte_timeout or 0), ("stream_idle_timeout", p.stream_idle_timeout or 0),
                          ("mock_chunks", p.mock_chunks), ("mock_chunk_delay_ms", p.mock_chunk_delay_ms),
                          ("mock_latency_ms", p.mock_latency_ms)):
         if value < 0:

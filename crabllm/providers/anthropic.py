@@ -12,6 +12,7 @@ from crabllm.config.schema import ProviderConfig
 from crabllm.errors import UnsupportedOperation, UpstreamError, UpstreamProtocolError
 from crabllm.providers.base import Endpoint
 from crabllm.providers.openai import AiohttpUpstream
+from crabllm.providers.timeouts import Timeouts
 from crabllm.providers.transport import (
     EventTranslator, Poster, TranslatedUpstream, decode_json, decode_request, encode, openai_error, sse_chunks,
 )
@@ -131,8 +132,8 @@ class AnthropicProvider:
             self._beta = OAUTH_BETA
         else:
             self._headers["x-api-key"] = key
-        self._poster = Poster(session, name, cfg.timeout, anthropic_error(name))
-        self._native = Poster(session, name, cfg.timeout, _native_error(name))
+        self._poster = Poster(session, name, Timeouts(cfg), anthropic_error(name))
+        self._native = Poster(session, name, Timeouts(cfg), _native_error(name))
 
     def supports(self, endpoint: Endpoint) -> bool:
         return endpoint is Endpoint.CHAT

@@ -15,6 +15,7 @@ from yarl import URL
 from crabllm.config.schema import ProviderConfig
 from crabllm.errors import ConfigError, CrabError, UnsupportedOperation, UpstreamError, UpstreamProtocolError
 from crabllm.providers.base import Endpoint
+from crabllm.providers.timeouts import Timeouts
 from crabllm.providers.transport import (
     EventTranslator, Poster, TranslatedUpstream, decode_json, decode_request, encode, openai_error, sse_chunks,
 )
@@ -108,7 +109,7 @@ class BedrockProvider:
         self._access, self._secret, self._token = credentials
         self.base_url = (cfg.base_url or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip("/")
         self._host = _host(self.base_url)
-        self._poster = Poster(session, name, cfg.timeout, bedrock_error(name))
+        self._poster = Poster(session, name, Timeouts(cfg), bedrock_error(name))
 
     def supports(self, endpoint: Endpoint) -> bool:
         return endpoint is Endpoint.CHAT

@@ -12,6 +12,7 @@ import msgspec
 from crabllm.config.schema import ProviderConfig
 from crabllm.errors import UnsupportedOperation, UpstreamError, UpstreamProtocolError
 from crabllm.providers.base import Endpoint
+from crabllm.providers.timeouts import Timeouts
 from crabllm.providers.transport import (
     EventTranslator, Poster, TranslatedUpstream, decode_json, decode_request, encode, openai_error, sse_chunks,
 )
@@ -73,7 +74,7 @@ class GoogleProvider:
         self.base_url = (cfg.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._headers = {"content-type": "application/json", "accept-encoding": "identity",
                          "x-goog-api-key": cfg.api_key or ""}
-        self._poster = Poster(session, name, cfg.timeout, gemini_error(name))
+        self._poster = Poster(session, name, Timeouts(cfg), gemini_error(name))
 
     def supports(self, endpoint: Endpoint) -> bool:
         return endpoint is Endpoint.CHAT

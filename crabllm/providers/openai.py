@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
@@ -11,6 +10,7 @@ import aiohttp
 from crabllm.config.schema import ProviderConfig
 from crabllm.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from crabllm.providers.base import Endpoint, parse_retry_after
+from crabllm.providers.timeouts import Timeouts
 from crabllm.providers.payload import body_payload
 
 DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "ollama": "http://localhost:11434/v1"}
@@ -32,12 +32,13 @@ def normalize_base_url(url: str) -> str:
 class AiohttpUpstream:
     """Wraps an aiohttp response whose body is already OpenAI-shaped."""
 
-    __slots__ = ("_resp", "status", "content_type")
+    __slots__ = ("_resp", "status", "content_type", "_first")
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, first: bytes = b"") -> None:
         self._resp = resp
         self.status = resp.status
         self.content_type = resp.headers.get("content-type", "application/json")
+        self._first = first  # body bytes already read while waiting for the first byte
 
     async def read(self) -> bytes:
         # The request's aiohttp total timeout also covers reading the body.
@@ -55,11 +56,15 @@ class AiohttpUpstream:
     async def chunks(self) -> AsyncIterator[bytes]:
         content = self._resp.content
         try:
+            if self._first:
+                yield self._first
             while True:
                 data = await content.readany()
                 if not data:
                     return
                 yield data
+        except TimeoutError:  # aiohttp's sock_read: the stream_idle_timeout
+            raise UpstreamTimeout("the upstream stream went silent (stream_idle_timeout)") from None
         except (aiohttp.ClientError, OSError) as e:
             raise UpstreamUnavailable(f"upstream stream broke: {_describe(e)}") from None
         finally:
@@ -80,9 +85,7 @@ class OpenAICompatProvider:
         self.weight = cfg.weight
         self.max_retries = cfg.max_retries
         self._session = session
-        self._timeout = cfg.timeout or None
-        self._client_timeout = aiohttp.ClientTimeout(total=self._timeout)
-        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout)
+        self._timeouts = Timeouts(cfg)
         base = normalize_base_url(cfg.base_url or DEFAULT_BASE_URLS.get(cfg.kind, ""))
         self.base_url = base
         self._azure = cfg.kind == "azure"
@@ -115,23 +118,21 @@ class OpenAICompatProvider:
         url = self.url(endpoint, model)
         headers = self._headers if content_type is None else {**self._headers, "content-type": content_type}
         body = body_payload(body)
+        first = b""
+        timeouts = self._timeouts
         try:
             if stream:
-                # For streams the timeout covers only the wait for the response headers.
-                if self._timeout:
-                    async with asyncio.timeout(self._timeout):
-                        resp = await self._session.post(url, data=body, headers=headers, timeout=self._stream_timeout)
-                else:
-                    resp = await self._session.post(url, data=body, headers=headers, timeout=self._stream_timeout)
+                resp, first = await timeouts.open_stream(
+                    self._session.post(url, data=body, headers=headers, timeout=timeouts.stream))
             else:
-                resp = await self._session.post(url, data=body, headers=headers, timeout=self._client_timeout)
+                resp = await self._session.post(url, data=body, headers=headers, timeout=timeouts.unary)
         except TimeoutError:
             raise UpstreamTimeout() from None
         except (aiohttp.ClientError, OSError) as e:
             raise UpstreamUnavailable(f"cannot reach provider '{self.name}': {_describe(e)}") from None
         if resp.status >= 400:
             await _raise_for_status(resp, self.name)
-        return AiohttpUpstream(resp)
+        return AiohttpUpstream(resp, first)
 
     async def close(self) -> None:
         """The session is shared and owned by the server; nothing to release here."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
@@ -12,6 +11,7 @@ from yarl import URL
 
 from crabllm.errors import CrabError, InvalidRequest, UpstreamError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
 from crabllm.providers.base import parse_retry_after
+from crabllm.providers.timeouts import Timeouts
 from crabllm.providers.openai import MAX_ERROR_BODY, AiohttpUpstream
 from crabllm.providers.payload import body_payload
 
@@ -69,24 +69,21 @@ def encode(obj: Any) -> bytes:
 class Poster:
     """POSTs for one provider with its timeout rules: the whole answer, or only the headers of a stream."""
 
-    def __init__(self, session: aiohttp.ClientSession, provider: str, timeout: float, error: ErrorMapper) -> None:
+    def __init__(self, session: aiohttp.ClientSession, provider: str, timeouts: Timeouts, error: ErrorMapper) -> None:
         self._session = session
         self._provider = provider
-        self._timeout = timeout or None
-        self._client_timeout = aiohttp.ClientTimeout(total=self._timeout)
-        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout)
+        self._timeouts = timeouts
         self._error = error
 
     async def post(self, url: str | URL, body: bytes, headers: Mapping[str, str], stream: bool) -> aiohttp.ClientResponse:
         session = self._session
         data = body_payload(body)
+        timeouts = self._timeouts
         try:
-            if stream and self._timeout:
-                async with asyncio.timeout(self._timeout):
-                    resp = await session.post(url, data=data, headers=headers, timeout=self._stream_timeout)
+            if stream:
+                resp, _ = await timeouts.open_stream(session.post(url, data=data, headers=headers, timeout=timeouts.stream))
             else:
-                resp = await session.post(url, data=data, headers=headers,
-                                          timeout=self._stream_timeout if stream else self._client_timeout)
+                resp = await session.post(url, data=data, headers=headers, timeout=timeouts.unary)
         except TimeoutError:
             raise UpstreamTimeout() from None
         except (aiohttp.ClientError, OSError) as e:

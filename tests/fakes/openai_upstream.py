@@ -35,6 +35,8 @@ class Script:
     chunks: list[bytes] | None = None  # raw SSE bytes to stream, in order
     chunk_delay: float = 0.0
     cut_after: int | None = None  # close the connection after this many chunks
+    first_delay: float = 0.0  # pause between the stream's headers and its first chunk
+    reset_after_bytes: int | None = None  # non-stream: send the headers (full Content-Length) and this many body bytes, then close
 
 
 def chat_reply(model: str, content: str = "Hello from the fake upstream.", usage: tuple[int, int] = (11, 7),
@@ -139,6 +141,8 @@ class FakeOpenAI:
     async def _answer(self, request: web.Request, rec: Received, script: Script) -> web.StreamResponse:
         if script.delay:
             await asyncio.sleep(script.delay)
+        if script.reset_after_bytes is not None:
+            return await self._cut_short(request, script, rec)
         if script.status != 200 or script.body is not None:
             return web.Response(status=script.status, body=script.body or b"", headers=script.headers,
                                 content_type=None if "Content-Type" in script.headers else "application/json")
@@ -160,6 +164,21 @@ class FakeOpenAI:
             return await self._stream(request, script, model, payload)
         return web.json_response(self.default_reply or chat_reply(model), headers=script.headers)
 
+    async def _cut_short(self, request: web.Request, script: Script, rec: Received) -> web.StreamResponse:
+        try:
+            model = rec.json().get("model", "unknown")
+        except (ValueError, AttributeError):
+            model = "unknown"
+        body = script.body if script.body is not None else json.dumps(chat_reply(model)).encode()
+        resp = web.StreamResponse(status=script.status, headers={"Content-Type": "application/json", **script.headers})
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        if script.reset_after_bytes:
+            await resp.write(body[: script.reset_after_bytes])
+        assert request.transport is not None
+        request.transport.close()
+        return resp
+
     async def _stream(self, request: web.Request, script: Script, model: str, payload: dict[str, Any]) -> web.StreamResponse:
         chunks = script.chunks
         if chunks is None:
@@ -167,6 +186,8 @@ class FakeOpenAI:
             chunks = stream_chunks(model, ["Hello", " from", " the", " fake", " upstream."], (11, 7) if wants_usage else None)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream", **script.headers})
         await resp.prepare(request)
+        if script.first_delay:
+            await asyncio.sleep(script.first_delay)
         for i, chunk in enumerate(chunks):
             if script.cut_after is not None and i >= script.cut_after:
                 assert request.transport is not None
