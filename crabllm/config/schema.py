@@ -113,6 +113,18 @@ class ExtensionsConfig(_Strict):
         return [name for name in self.__struct_fields__ if getattr(self, name) is not None]
 
 
+class CircuitBreakerConfig(_Strict):
+    """Skip a failing deployment for a while; on by default."""
+
+    enabled: bool = True
+    failure_threshold: int = 5
+    error_ratio: float = 0.5
+    min_requests: int = 20
+    window_seconds: float = 30.0
+    cooldown_seconds: float = 15.0
+    max_cooldown_seconds: float = 300.0
+
+
 class StorageConfig(_Strict):
     kind: str = "memory"
     path: str | None = None
@@ -133,6 +145,7 @@ class Config(_Strict):
     extensions: ExtensionsConfig = msgspec.field(default_factory=ExtensionsConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    circuit_breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
     admin_token: str | None = None
     shutdown_timeout: float = 30.0
     openapi: bool = True

@@ -32,6 +32,11 @@ def validate(config: Config, *, file: str, env: Mapping[str, str] | None = None)
             raise ConfigError(f"alias '{alias}' points to '{target}', which no provider serves",
                               file=file, path=f"aliases.{alias}", fix=f"add '{target}' to a provider's models or fix the alias")
     _validate_extensions(config, file)
+    cb = config.circuit_breaker
+    for field in ("failure_threshold", "min_requests", "window_seconds", "cooldown_seconds", "max_cooldown_seconds"):
+        _positive(getattr(cb, field), file, f"circuit_breaker.{field}")
+    if not 0 < cb.error_ratio <= 1:
+        raise ConfigError("error_ratio must be within (0, 1]", file=file, path="circuit_breaker.error_ratio", fix="e.g. 0.5")
     if config.storage.kind not in STORAGE_KINDS:
         raise ConfigError(f"unknown storage kind '{config.storage.kind}'", file=file, path="storage.kind",
                           fix=f"use one of: {', '.join(STORAGE_KINDS)}")

@@ -20,7 +20,7 @@ from crabllm.errors import ConfigError, InvalidRequest, NotFound
 from crabllm.providers.openai import DEFAULT_BASE_URLS, normalize_base_url
 from crabllm.server.admin import gateway_of
 from crabllm.server.runtime import Gateway
-from crabllm.types.admin import ProviderCreate, ProviderInfo, ProviderList, ProviderPatch, ProviderTest
+from crabllm.types.admin import ProviderCreate, ProviderHealth, ProviderInfo, ProviderList, ProviderPatch, ProviderTest
 
 PROBE_TIMEOUT = 10.0
 _MODELS = msgspec.json.Decoder(dict[str, Any])
@@ -35,7 +35,8 @@ def mask(secret: str | None) -> str | None:
 def provider_info(gw: Gateway, name: str, cfg: ProviderConfig) -> ProviderInfo:
     return ProviderInfo(name=name, kind=cfg.kind, models=list(cfg.models), weight=cfg.weight, max_retries=cfg.max_retries,
                         timeout=cfg.timeout, base_url=cfg.base_url, api_key=mask(cfg.api_key),
-                        api_version=cfg.api_version, last_test=gw.provider_tests.get(name))
+                        api_version=cfg.api_version, last_test=gw.provider_tests.get(name),
+                        health=ProviderHealth(**gw.breaker.status(name)))
 
 
 def editor(gw: Gateway) -> Any:

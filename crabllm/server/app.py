@@ -83,6 +83,7 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
         app.state.loop = asyncio.get_running_loop()
         try:
             gateway.audit.start()
+            gateway.breaker.start()
             await gateway.keys.start()
             gateway.streams.start()
             gateway.reloader.start()
@@ -92,6 +93,7 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
             await gateway.keys.stop()
             await gateway.streams.stop()
             await gateway.audit.stop()
+            await gateway.breaker.stop()
             await session.close()
             await storage.close()
 

@@ -146,7 +146,7 @@ class Messages:
             return upstream if stream else await upstream.read()
 
         ex.dispatched = True
-        result, provider, _ = await dispatch(route.deployments, call, self.gw.rng)
+        result, provider, _ = await dispatch(route.deployments, call, self.gw.rng, breaker=self.gw.breaker)
         ex.provider = provider.name
         if stream:
             headers = ex.base_headers(b"text/event-stream")
@@ -185,7 +185,7 @@ class Messages:
             return upstream if stream else await upstream.read()
 
         ex.dispatched = True
-        result, provider, _ = await dispatch(route.deployments, call, self.gw.rng)
+        result, provider, _ = await dispatch(route.deployments, call, self.gw.rng, breaker=self.gw.breaker)
         ex.provider = provider.name
         if stream:
             headers = ex.base_headers(b"text/event-stream")
@@ -224,7 +224,7 @@ class Messages:
             return await upstream.read()
 
         ex.dispatched = True
-        data, provider, _ = await dispatch(deployments, call, self.gw.rng)
+        data, provider, _ = await dispatch(deployments, call, self.gw.rng, breaker=self.gw.breaker)
         ex.provider = provider.name
         await ex.respond(200, data, ex.base_headers())
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 import msgspec
@@ -16,7 +14,8 @@ from crabllm.routing import dispatch
 from crabllm.server.auth import authenticate
 from crabllm.server.http import ClientGone, Exchange
 from crabllm.server.runtime import Gateway
-from crabllm.server.stream import SSERelay, error_event
+from crabllm.server.relay import relay_stream
+from crabllm.server.stream import SSERelay
 from crabllm.types.openai import ChatView, chat_view, model_view, usage_view
 
 SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
@@ -137,7 +136,7 @@ class Proxy:
             return await upstream.read()
 
         ex.dispatched = True  # from here on, failures come from the upstream side
-        data, provider, _ = await dispatch(route.deployments, call, self.gw.rng)
+        data, provider, _ = await dispatch(route.deployments, call, self.gw.rng, breaker=self.gw.breaker)
         ex.provider = provider.name
         try:
             usage = usage_view.decode(data).usage
@@ -156,61 +155,11 @@ class Proxy:
             return await provider.send(Endpoint.CHAT, body, model, True)
 
         ex.dispatched = True
-        upstream, provider, _ = await dispatch(route.deployments, call, self.gw.rng)
+        upstream, provider, _ = await dispatch(route.deployments, call, self.gw.rng, breaker=self.gw.breaker)
         ex.provider = provider.name
-        await self._relay(ex, upstream, SSERelay(strip_usage))
-
-    async def _relay(self, ex: Exchange, upstream: Upstream, relay: SSERelay) -> None:
-        """Committed: 200 is sent, and from now on failures are reported in-band."""
-        send = ex.send
-        task = asyncio.current_task()
-        gone = False
-
-        async def watch_disconnect() -> None:
-            nonlocal gone
-            while (await ex.receive())["type"] != "http.disconnect":
-                pass
-            gone = True
-            if task is not None:
-                task.cancel()
-
-        watcher = asyncio.get_running_loop().create_task(watch_disconnect())
-        streams = self.gw.streams
         headers = ex.base_headers(b"text/event-stream")
         headers.extend(SSE_HEADERS)
-        ex.status = 200
-        ex.response_started = True
-        loop = asyncio.get_running_loop()
-        tail = b""
-        try:
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            streams.add(relay, send)
-            async for data in upstream.chunks():
-                out = relay.feed(data)
-                if out:
-                    relay.last_write = loop.time()
-                    await send({"type": "http.response.body", "body": out, "more_body": True})
-            tail = relay.finish()
-        except CrabError as e:
-            ex.error = e.message
-            tail = error_event(e.message, e.type, e.code) + b"data: [DONE]\n\n"
-        except asyncio.CancelledError:
-            if not gone:
-                raise
-            if task is not None:
-                task.uncancel()
-            ex.status = 499
-            ex.error = "client disconnected"
-            return
-        finally:
-            streams.discard(relay)
-            watcher.cancel()
-            upstream.close()
-            if relay.usage is not None:
-                ex.prompt_tokens = relay.usage.prompt_tokens or 0
-                ex.completion_tokens = relay.usage.completion_tokens or 0
-        with contextlib.suppress(OSError):
-            await send({"type": "http.response.body", "body": tail, "more_body": False})
+        await relay_stream(self.gw, ex, upstream, SSERelay(strip_usage), headers)
 
 
 def _describe_validation(text: str) -> str:

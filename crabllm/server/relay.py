@@ -87,6 +87,8 @@ async def relay_stream(gw: Gateway, ex: Exchange, upstream: Upstream, relay: Str
         tail = relay.finish()
     except CrabError as e:
         ex.error = e.message
+        if ex.provider:
+            gw.breaker.failure(ex.provider, e.message)  # a broken stream is a failed attempt too
         tail = relay.fail(e)
         cut = not tail
     except asyncio.CancelledError:

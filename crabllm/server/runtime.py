@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from crabllm.breaker import Breaker
 from crabllm.config.schema import Config
 from crabllm.extensions.audit import AuditLog
 from crabllm.extensions.pipeline import build_pipeline
@@ -74,6 +75,7 @@ class Gateway:
         self.storage = storage
         self.keys = KeyStore(storage)
         self.audit = AuditLog(storage)
+        self.breaker = Breaker(storage, self._circuit_changed)
         self.reloader = Reloader(self, config_path)
         self.rng = random.Random(seed)
         self.streams = StreamTracker()
@@ -81,8 +83,12 @@ class Gateway:
         self.provider_tests: dict[str, Any] = {}
         self.holder = RegistryHolder(self.build(config, 1))
 
+    def _circuit_changed(self, provider: str, is_open: bool) -> None:
+        self.observer.metrics.circuit_open.labels(provider).set(1 if is_open else 0)
+
     def build(self, config: Config, generation: int) -> Registry:
         """A complete registry for `config`, with this worker's session, storage and audit writer."""
+        self.breaker.cfg = config.circuit_breaker
         return build_registry(config, self.session, path=str(self.reloader.path), generation=generation,
                               pipeline=build_pipeline(config, self.storage, self.audit))
 

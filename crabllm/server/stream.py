@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from crabllm.errors import UpstreamProtocolError
+from crabllm.errors import CrabError, UpstreamProtocolError
 from crabllm.types.openai import Usage, chunk_view
 
 MAX_PENDING = 1 << 20
@@ -14,14 +14,15 @@ DONE = b"data: [DONE]\n\n"
 class SSERelay:
     """Feed upstream bytes, get the bytes to forward; `usage` holds the last usage seen."""
 
-    __slots__ = ("strip_usage", "pending", "usage", "done", "last_write")
+    __slots__ = ("strip_usage", "pending", "usage", "done", "last_write", "error")
 
     def __init__(self, strip_usage: bool) -> None:
         self.strip_usage = strip_usage
         self.pending = b""
-        self.usage: Usage | None = None
+        self.usage: tuple[int, int] | None = None  # (prompt, completion) from the last usage seen
         self.done = False
         self.last_write = 0.0
+        self.error: CrabError | None = None  # never set: OpenAI bytes pass through as they are
 
     def feed(self, data: bytes) -> bytes:
         if self.pending:
@@ -50,6 +51,9 @@ class SSERelay:
         self.pending = b""
         return tail if self.done else tail + DONE
 
+    def fail(self, error: CrabError) -> bytes:
+        return error_event(error.message, error.type, error.code) + DONE
+
     def _events_with_usage(self, ready: bytes) -> bytes:
         out = []
         for event in ready.split(b"\n\n"):
@@ -58,7 +62,7 @@ class SSERelay:
             if b'"usage"' in event:
                 usage, empty_choices = _read_usage(event)
                 if usage is not None:
-                    self.usage = usage
+                    self.usage = (usage.prompt_tokens or 0, usage.completion_tokens or 0)
                     if self.strip_usage and empty_choices:
                         continue
             out.append(event)

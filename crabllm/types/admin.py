@@ -110,6 +110,17 @@ class ProviderInfo(msgspec.Struct):
     api_key: str | None = None  # masked
     api_version: str | None = None
     last_test: ProviderTest | None = None
+    health: ProviderHealth | None = None
+
+
+class ProviderHealth(msgspec.Struct):
+    """This worker's view of the circuit breaker (open states are shared by all workers)."""
+
+    state: str  # closed | open | half_open
+    consecutive_failures: int = 0
+    error_rate: float = 0.0  # over the breaker's window
+    open_until: float | None = None
+    last_error: str | None = None
 
 
 class ProviderTest(msgspec.Struct):
