@@ -95,6 +95,12 @@ class PayloadTooLarge(CrabError):
     code = "payload_too_large"
 
 
+class HeadersTooLarge(CrabError):
+    status = 431
+    type = "invalid_request_error"
+    code = "headers_too_large"
+
+
 class UnsupportedMediaType(CrabError):
     status = 415
     type = "invalid_request_error"

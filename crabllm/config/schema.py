@@ -10,8 +10,16 @@ DEFAULT_LISTEN = "127.0.0.1:5632"
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
+SECRET_FIELDS = frozenset({"api_key", "key", "secret_key", "access_key", "session_token", "admin_token"})
+
+
 class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    """Base for config tables: immutable, and a typo is an error."""
+    """Base for config tables: immutable, and a typo is an error. Secrets never show in a repr."""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={'***' if f in SECRET_FIELDS and getattr(self, f) else repr(getattr(self, f))}"
+                           for f in self.__struct_fields__)
+        return f"{type(self).__name__}({fields})"
 
 
 class Pricing(_Strict):
@@ -131,8 +139,12 @@ class StorageConfig(_Strict):
 
 
 class LimitsConfig(_Strict):
+    """Bounds on everything a client controls; each is answered with a 4xx before any upstream call."""
+
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    max_json_depth: int = 64
+    max_header_bytes: int = 64 * 1024
+    max_messages: int = 10_000
+    max_multipart_parts: int = 64
 
 
 class Config(_Strict):

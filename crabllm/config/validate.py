@@ -40,6 +40,8 @@ def validate(config: Config, *, file: str, env: Mapping[str, str] | None = None)
     if config.storage.kind not in STORAGE_KINDS:
         raise ConfigError(f"unknown storage kind '{config.storage.kind}'", file=file, path="storage.kind",
                           fix=f"use one of: {', '.join(STORAGE_KINDS)}")
+    for field in ("max_header_bytes", "max_messages", "max_multipart_parts"):
+        _positive(getattr(config.limits, field), file, f"limits.{field}")
     if config.limits.max_body_bytes < 1024:
         raise ConfigError("max_body_bytes must be at least 1024", file=file, path="limits.max_body_bytes",
                           fix="use a size in bytes, e.g. 33554432 for 32 MiB")

@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any
 
-from crabllm.errors import CrabError, PayloadTooLarge
+from crabllm.errors import CrabError, HeadersTooLarge, PayloadTooLarge
 
 Scope = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
@@ -23,7 +23,7 @@ class Exchange:
 
     __slots__ = ("scope", "receive", "send", "started", "request_id", "auth", "api_key", "key", "model",
                  "provider", "status", "prompt_tokens", "completion_tokens", "stream", "error", "content_length",
-                 "anthropic_version", "response_started", "dispatched", "extra", "cached", "body")
+                 "anthropic_version", "response_started", "dispatched", "extra", "cached", "body", "header_bytes")
 
     def __init__(self, scope: Scope, receive: Any, send: Any) -> None:
         self.scope = scope
@@ -48,7 +48,9 @@ class Exchange:
         self.extra: Headers = []  # e.g. rate-limit headers from the extensions
         self.cached = False
         self.body: bytes | None = None  # kept only when the logging extension logs bodies
+        self.header_bytes = 0
         for name, value in scope["headers"]:
+            self.header_bytes += len(name) + len(value)
             if name == b"authorization":
                 self.auth = value
             elif name == b"x-api-key":
@@ -70,6 +72,11 @@ class Exchange:
         if self.extra:
             headers.extend(self.extra)
         return headers
+
+    def check_headers(self, limit: int) -> None:
+        if self.header_bytes > limit:
+            raise HeadersTooLarge(f"request headers are {self.header_bytes} bytes; the limit is {limit} "
+                                  "([limits] max_header_bytes)")
 
     async def read_body(self, limit: int) -> bytes:
         if self.content_length > limit:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from typing import Any
 
 import msgspec
@@ -112,6 +114,7 @@ class Media:
         try:
             if scope["method"] != "POST":
                 raise MethodNotAllowed(f"use POST for /v1/{endpoint.value}")
+            ex.check_headers(reg.config.limits.max_header_bytes)
             ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
             limit = reg.config.limits.max_body_bytes
             content_type: str | None = None
@@ -157,7 +160,10 @@ class Media:
     def _multipart_route(reg: Registry, ex: Exchange, buf: bytearray, boundary: bytes) -> tuple[Route, bytearray]:
         # Every part is framed before anything is sent: a broken upload is a 400 here, never a
         # silently truncated form upstream. Scanning only finds offsets; nothing is copied.
-        parts = list(scan(buf, boundary))
+        most = reg.config.limits.max_multipart_parts
+        parts = list(itertools.islice(scan(buf, boundary), most + 1))
+        if len(parts) > most:
+            raise InvalidRequest(f"too many multipart parts (the limit is {most}; [limits] max_multipart_parts)")
         model_part = next((p for p in parts if p.name == "model" and p.filename is None), None)
         if model_part is None:
             raise InvalidRequest("missing 'model' field in multipart form", param="model")

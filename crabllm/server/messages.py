@@ -92,6 +92,7 @@ class Messages:
         try:
             if scope["method"] != "POST":
                 raise MethodNotAllowed(f"use POST for {scope['path']}")
+            ex.check_headers(reg.config.limits.max_header_bytes)
             ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
             body = await ex.read_body(reg.config.limits.max_body_bytes)
             if reg.log_bodies:

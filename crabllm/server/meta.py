@@ -59,6 +59,7 @@ class Meta:
                 raise MethodNotAllowed("use GET for /v1/models")
             gw = self.gw
             reg = gw.holder.current
+            ex.check_headers(reg.config.limits.max_header_bytes)
             ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
             names = reg.visible_models(ex.key)
             anthropic = ex.anthropic_version is not None or (ex.api_key is not None and ex.auth is None)
@@ -77,6 +78,7 @@ class Meta:
                 raise MethodNotAllowed("use GET for /v1/usage")
             gw = self.gw
             reg = gw.holder.current
+            ex.check_headers(reg.config.limits.max_header_bytes)
             ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
             model = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("model", [None])[0]
             rows = await report(gw.storage, key=principal_of(ex.key), model=model)

@@ -81,12 +81,16 @@ class Proxy:
         try:
             if scope["method"] != "POST":
                 raise MethodNotAllowed(f"use POST for {scope['path']}")
+            ex.check_headers(reg.config.limits.max_header_bytes)
             ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
             body = await ex.read_body(reg.config.limits.max_body_bytes)
             if reg.log_bodies:
                 ex.body = body
             chat = endpoint is Endpoint.CHAT
             view = decode_view(chat_view if chat else model_view, body)
+            if chat and view.messages is not None and len(view.messages) > reg.config.limits.max_messages:
+                raise InvalidRequest(f"too many messages: {len(view.messages)} (the limit is "
+                                     f"{reg.config.limits.max_messages}; [limits] max_messages)", param="messages")
             route = self._route(reg, ex, view.model)
             ex.stream = stream = chat and view.stream is True
             if pipe is not None:

@@ -15,6 +15,7 @@ class ChatView(msgspec.Struct):
     model: str
     stream: bool | None = None
     stream_options: StreamOptions | None = None
+    messages: list[msgspec.Raw] | None = None  # counted against [limits] max_messages, never decoded
 
 
 class ModelView(msgspec.Struct):
