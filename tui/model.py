@@ -41,6 +41,8 @@ class ProviderRow:
     errors: int
     last_error: str
     base_url: str
+    circuit: str = "closed"  # the gateway's circuit breaker: closed | open | half_open
+    open_until: float | None = None
 
     @property
     def error_rate(self) -> float | None:
@@ -78,8 +80,10 @@ def provider_rows(providers: list[dict[str, Any]], stats: dict[str, Any] | None,
             name=p["name"], kind=p.get("kind", ""), models=", ".join(p.get("models") or []), weight=int(p.get("weight", 1)),
             test_ok=test.get("ok") if test else None, tested_at=test.get("tested_at") if test else None,
             latency_ms=test.get("latency_ms") if test else None, requests=int(t.get("requests", 0)),
-            errors=int(t.get("errors", 0)), last_error=last_errors.get(p["name"]) or (test.get("error") or ""),
-            base_url=p.get("base_url") or "",
+            errors=int(t.get("errors", 0)),
+            last_error=last_errors.get(p["name"]) or (test.get("error") or "") or ((p.get("health") or {}).get("last_error") or ""),
+            base_url=p.get("base_url") or "", circuit=(p.get("health") or {}).get("state", "closed"),
+            open_until=(p.get("health") or {}).get("open_until"),
         ))
     return rows
 

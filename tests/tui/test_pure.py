@@ -103,3 +103,13 @@ def test_connection_messages_say_what_to_do() -> None:
     assert auth.state == "unauthorized" and "--token" in auth.hint and "CRABLLM_TOKEN" in auth.hint
     assert "admin_token" in from_error("http://gw", ClientError(404, "admin API is disabled"), 1).hint
     assert from_error("http://gw", ClientError(500, "boom"), 1).state == "error"
+
+
+def test_provider_rows_carry_the_circuit_state() -> None:
+    from tui.model import provider_rows
+
+    rows = provider_rows([{"name": "a", "kind": "openai", "models": ["m"], "weight": 1,
+                           "health": {"state": "open", "open_until": 123.0, "last_error": "boom"}},
+                          {"name": "b", "kind": "openai", "models": ["m"], "weight": 1}], None, {})
+    assert (rows[0].circuit, rows[0].open_until, rows[0].last_error) == ("open", 123.0, "boom")
+    assert rows[1].circuit == "closed" and rows[1].open_until is None

@@ -19,7 +19,7 @@ from tui.screens.base import TableScreen
 
 
 class ProvidersScreen(TableScreen):
-    """Cooldown shows '-' until the router has a circuit breaker to report."""
+    """Cooldown is the gateway's circuit breaker: '-' while closed, the time left while open."""
 
     VIEW = "Providers"
     MODE = "providers"
@@ -54,6 +54,13 @@ class ProvidersScreen(TableScreen):
     def row_words(self, row: ProviderRow) -> Iterable[object]:
         return (row.name, row.kind, row.models, row.base_url, row.last_error)
 
+    def _cooldown(self, row: ProviderRow) -> str | Text:
+        if row.circuit == "open" and row.open_until:
+            return Text(f"open {max(0, row.open_until - self.console.clock()):.0f}s", style="bold red")
+        if row.circuit == "half_open":
+            return Text("probing", style="yellow")
+        return fmt.DASH
+
     def cells(self, row: ProviderRow) -> Iterable[str | Text]:
         if row.test_ok is None:
             test = Text("never", style="dim")
@@ -64,7 +71,7 @@ class ProvidersScreen(TableScreen):
         errors = fmt.right(fmt.pct(rate), "red" if rate else "") if rate is not None else fmt.right("-", "dim")
         return (
             Text(row.name, style="bold"), row.kind, test, fmt.right(fmt.ms(row.latency_ms)),
-            fmt.right(fmt.count(row.requests)), errors, fmt.DASH, fmt.right(str(row.weight)),
+            fmt.right(fmt.count(row.requests)), errors, self._cooldown(row), fmt.right(str(row.weight)),
             Text(fmt.clip(row.last_error or "-", 40), style="red" if row.last_error else "dim"),
             fmt.clip(row.models or "-", 40),
         )
