@@ -236,6 +236,17 @@ def caveats(r: Results) -> list[str]:
             "run (10 s steps) for tails. Absolute numbers drift by about ±5% between runs on this box.", ""]
 
 
+def _kept_soak(md: Path) -> list[str]:
+    """The soak section (written by bench.soak) survives a re-render of the rest."""
+    if not md.exists():
+        return []
+    text = md.read_text()
+    start, end = text.find("<!-- soak:start -->"), text.find("<!-- soak:end -->")
+    if start < 0 or end < start:
+        return []
+    return ["", text[start:end + len("<!-- soak:end -->")], ""]
+
+
 def write(raw: Path, md: Path, png: Path) -> tuple[Path, Path | None]:
     """Render md (and the chart png) from raw; returns their paths."""
     r = Results.load(raw)
@@ -243,6 +254,7 @@ def write(raw: Path, md: Path, png: Path) -> tuple[Path, Path | None]:
     lines = header(r, md) if drawn else [ln for ln in header(r, md) if not ln.startswith("![")]
     lines += headline(r) + targets_table(r) + failures(r) + open_tables(r) + closed_table(r) + variants_table(r)
     lines += resources_table(r) + peers.section(ROOT / "bench" / "results" / "peers") + caveats(r)
+    lines += _kept_soak(md)
     md.write_text("\n".join(lines))
     return md, drawn
 

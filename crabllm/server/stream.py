@@ -39,15 +39,15 @@ class SSERelay:
         ready = data[: cut + 2]
         if b'"usage":{' in ready or b'"usage": {' in ready:
             ready = self._events_with_usage(ready)
-        if b"[DONE]" in ready:
-            self.done = True
+        if ready.startswith((b"data: [DONE]", b"data:[DONE]")) or b"\ndata: [DONE]" in ready or b"\ndata:[DONE]" in ready:
+            self.done = True  # the terminator event, not "[DONE]" inside some text
         return ready
 
     def finish(self) -> bytes:
         """Bytes to send after the upstream ended: a dangling event, then [DONE] if missing."""
         tail = b""
         if self.pending.strip():
-            tail = self.feed(b"\n\n")
+            tail = self.feed(b"\n" if self.pending.endswith(b"\n") else b"\n\n")
         self.pending = b""
         return tail if self.done else tail + DONE
 
