@@ -15,8 +15,9 @@ from litestar.params import FromPath, JSONBody
 
 from crabllm.config.loader import config_from_raw
 from crabllm.config.schema import ProviderConfig
-from crabllm.config.validate import OPENAI_WIRE_KINDS
-from crabllm.errors import ConfigError, InvalidRequest, NotFound
+from crabllm.config.validate import OPENAI_WIRE_KINDS, TRANSLATED_KINDS
+from crabllm.errors import ConfigError, CrabError, InvalidRequest, NotFound
+from crabllm.providers.base import Endpoint
 from crabllm.providers.openai import DEFAULT_BASE_URLS, normalize_base_url
 from crabllm.server.admin import gateway_of
 from crabllm.server.runtime import Gateway
@@ -67,7 +68,7 @@ async def _apply(gw: Gateway, op: Any, *args: Any, **kw: Any) -> None:
 
 
 async def discover_models(session: aiohttp.ClientSession, kind: str, base_url: str | None, api_key: str | None) -> list[str]:
-    if kind not in OPENAI_WIRE_KINDS and base_url is None:
+    if kind in TRANSLATED_KINDS or (kind not in OPENAI_WIRE_KINDS and base_url is None):
         raise InvalidRequest(f"models is required for kind '{kind}'", param="models")
     base = normalize_base_url(base_url or DEFAULT_BASE_URLS.get(kind, ""))
     url = f"{base}/models"
@@ -151,6 +152,8 @@ async def test_provider(request: Request[Any, Any, Any], name: FromPath[str]) ->
     started = time.perf_counter()
     if cfg.kind == "mock":
         result = ProviderTest(ok=True, latency_ms=0.0, status=200, models=list(cfg.models), tested_at=time.time())
+    elif cfg.kind in TRANSLATED_KINDS:
+        result = await _probe_chat(gw, name, cfg, started)
     else:
         try:
             models = await discover_models(gw.session, cfg.kind if cfg.kind in OPENAI_WIRE_KINDS else "openai",
@@ -160,6 +163,21 @@ async def test_provider(request: Request[Any, Any, Any], name: FromPath[str]) ->
             result = ProviderTest(ok=False, latency_ms=_ms(started), error=e.message, tested_at=time.time())
     gw.provider_tests[name] = result
     return result
+
+
+async def _probe_chat(gw: Gateway, name: str, cfg: ProviderConfig, started: float) -> ProviderTest:
+    """Kinds without an OpenAI-style models list: a 1-token chat request to the first model."""
+    provider = gw.holder.current.providers.get(name)
+    if provider is None or not cfg.models:
+        return ProviderTest(ok=False, latency_ms=0.0, error="the provider serves no model to test", tested_at=time.time())
+    model = cfg.models[0]
+    body = msgspec.json.encode({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]})
+    try:
+        upstream = await provider.send(Endpoint.CHAT, body, model, False)
+        await upstream.read()
+    except CrabError as e:
+        return ProviderTest(ok=False, latency_ms=_ms(started), status=e.status, error=e.message, tested_at=time.time())
+    return ProviderTest(ok=True, latency_ms=_ms(started), status=200, models=list(cfg.models), tested_at=time.time())
 
 
 def _ms(started: float) -> float:

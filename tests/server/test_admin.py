@@ -185,3 +185,22 @@ def test_ready_reports_storage(gateway) -> None:
     with gateway.client() as c:
         r = c.get("/ready")
     assert r.status_code == 200 and r.json()["storage"] == "memory"
+
+
+def test_live_test_of_a_translated_kind_sends_one_token(make_gateway) -> None:
+    from tests.fakes.anthropic_upstream import FakeAnthropic
+
+    fake = FakeAnthropic().start()
+    try:
+        gw = make_gateway(f'admin_token = "{ADMIN}"\n[providers.claude]\nkind = "anthropic"\napi_key = "sk-ant-x-12345"\n'
+                          f'base_url = "{fake.base_url}"\nmodels = ["claude-crab-1"]\n')
+        with admin(gw) as a:
+            t = a.post("/v1/admin/providers/claude/test").json()
+            assert t["ok"] is True and t["models"] == ["claude-crab-1"]
+            sent = fake.requests()[-1].json()
+            assert sent["max_tokens"] == 1 and sent["model"] == "claude-crab-1"
+            r = a.post("/v1/admin/providers", json={"name": "c2", "kind": "anthropic", "api_key": "sk-ant-y-12345",
+                                                    "base_url": fake.base_url})
+            assert r.status_code == 400 and "models is required" in r.json()["error"]["message"]
+    finally:
+        fake.stop()
