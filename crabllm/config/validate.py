@@ -17,7 +17,6 @@ _KEY_HINTS = {"anthropic": "ANTHROPIC_API_KEY", "google": "GEMINI_API_KEY"}
 STORAGE_KINDS = ("memory", "sqlite", "redis")
 NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
-_MOCK_FIELDS = ("mock_reply",)
 
 
 def validate(config: Config, *, file: str, env: Mapping[str, str] | None = None) -> None:
