@@ -8,8 +8,8 @@ import msgspec
 
 from crabllm.errors import InvalidRequest, UpstreamProtocolError
 from crabllm.translate.anthropic_in_stream import OpenAIStreamToAnthropic
-from crabllm.translate.anthropic_usage import map_openai_finish, openai_usage_to_anthropic
-from crabllm.translate.common import content_text, dumps, new_id, parse_arguments
+from crabllm.translate.anthropic_usage import assistant_message, map_openai_finish, openai_usage_to_anthropic
+from crabllm.translate.common import content_text, new_id, parse_arguments
 from crabllm.types.anthropic import MessagesRequestView
 from crabllm.types.chat import ANTHROPIC_EXTRA, PRIVATE_KEY
 
@@ -84,39 +84,7 @@ def _message(msg: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     blocks = [b for b in content if isinstance(b, dict)]
-    return [_assistant(blocks)] if role == "assistant" else _user(blocks)
-
-
-def _assistant(blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    texts: list[str] = []
-    reasoning: list[str] = []
-    thinking_blocks: list[dict[str, Any]] = []
-    tool_calls: list[dict[str, Any]] = []
-    signature = None
-    for block in blocks:
-        kind = block.get("type")
-        if kind == "text":
-            texts.append(str(block.get("text", "")))
-        elif kind == "thinking":
-            reasoning.append(str(block.get("thinking", "")))
-            signature = block.get("signature") or signature
-            thinking_blocks.append(block)
-        elif kind == "redacted_thinking":
-            thinking_blocks.append(block)
-        elif kind == "tool_use":
-            tool_calls.append({"id": block.get("id", ""), "type": "function",
-                               "function": {"name": block.get("name", ""), "arguments": dumps(block.get("input") or {})}})
-        # Server-tool blocks have no OpenAI place; they are ignored rather than rejected.
-    msg: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None}
-    if tool_calls:
-        msg["tool_calls"] = tool_calls
-    if reasoning:
-        msg["reasoning_content"] = "".join(reasoning)
-    if signature:
-        msg["reasoning_signature"] = signature
-    if thinking_blocks:
-        msg["thinking_blocks"] = thinking_blocks
-    return msg
+    return [assistant_message(blocks)] if role == "assistant" else _user(blocks)
 
 
 def _user(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from types import MappingProxyType
 from typing import Any
 
 from crabllm.translate.anthropic_stream import AnthropicStreamToOpenAI, anthropic_stream_error
-from crabllm.translate.anthropic_usage import anthropic_usage_to_openai, map_anthropic_stop
+from crabllm.translate.anthropic_usage import anthropic_usage_to_openai, assistant_message, map_anthropic_stop
 from crabllm.translate.common import (
     chat_completion, content_parts, dumps, image_url_of, max_tokens_of, new_id, now,
     parse_arguments, parse_data_url, stop_list, validate_chat,
@@ -256,37 +256,7 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
 
 def anthropic_to_openai_response(resp: dict[str, Any], model: str, *, created: int | None = None) -> dict[str, Any]:
     """The OpenAI chat completion for an Anthropic Messages response."""
-    texts: list[str] = []
-    reasoning: list[str] = []
-    thinking_blocks: list[dict[str, Any]] = []
-    tool_calls: list[dict[str, Any]] = []
-    signature = None
-    for block in resp.get("content") or []:
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "text":
-            texts.append(str(block.get("text", "")))
-        elif kind == "thinking":
-            reasoning.append(str(block.get("thinking", "")))
-            signature = block.get("signature") or signature
-            thinking_blocks.append(block)
-        elif kind == "redacted_thinking":
-            thinking_blocks.append(block)
-        elif kind == "tool_use":
-            tool_calls.append({
-                "id": block.get("id", ""),
-                "type": "function",
-                "function": {"name": block.get("name", ""), "arguments": dumps(block.get("input") or {})},
-            })
-        # Server-tool blocks and future block types have no OpenAI place; they are skipped.
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None}
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    if reasoning:
-        message["reasoning_content"] = "".join(reasoning)
-    if signature:
-        message["reasoning_signature"] = signature
-    if thinking_blocks:
-        message["thinking_blocks"] = thinking_blocks
+    message = assistant_message(resp.get("content") or [])
     return chat_completion(
         id=resp.get("id") or new_id("chatcmpl-"),
         created=now() if created is None else created,

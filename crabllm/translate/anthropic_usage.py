@@ -1,11 +1,11 @@
-"""Usage and stop-reason conversions between the Anthropic and OpenAI shapes (both directions)."""
+"""Shared Anthropic ⇄ OpenAI mappings: usage, stop reasons and assistant content blocks (both directions)."""
 
 from __future__ import annotations
 
 from types import MappingProxyType
 from typing import Any
 
-from crabllm.translate.common import as_int, make_usage
+from crabllm.translate.common import as_int, dumps, make_usage
 
 _TO_OPENAI_STOP = MappingProxyType({
     "end_turn": "stop",
@@ -71,3 +71,39 @@ def openai_usage_to_anthropic(usage: Any) -> dict[str, int]:
         "cache_read_input_tokens": read,
         "cache_creation_input_tokens": created,
     }
+
+
+def assistant_message(blocks: list[Any]) -> dict[str, Any]:
+    """Anthropic assistant content blocks as one OpenAI assistant message (requests and responses alike).
+
+    Thinking is kept as `reasoning_content` plus its signature and the raw blocks, so a later turn can
+    replay it to Anthropic; server-tool and unknown blocks have no OpenAI place and are skipped.
+    """
+    texts: list[str] = []
+    reasoning: list[str] = []
+    thinking_blocks: list[dict[str, Any]] = []
+    tool_calls: list[dict[str, Any]] = []
+    signature = None
+    for block in blocks:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(str(block.get("text", "")))
+        elif kind == "thinking":
+            reasoning.append(str(block.get("thinking", "")))
+            signature = block.get("signature") or signature
+            thinking_blocks.append(block)
+        elif kind == "redacted_thinking":
+            thinking_blocks.append(block)
+        elif kind == "tool_use":
+            tool_calls.append({"id": block.get("id", ""), "type": "function",
+                               "function": {"name": block.get("name", ""), "arguments": dumps(block.get("input") or {})}})
+    msg: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None}
+    if tool_calls:
+        msg["tool_calls"] = tool_calls
+    if reasoning:
+        msg["reasoning_content"] = "".join(reasoning)
+    if signature:
+        msg["reasoning_signature"] = signature
+    if thinking_blocks:
+        msg["thinking_blocks"] = thinking_blocks
+    return msg
