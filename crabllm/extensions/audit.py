@@ -17,6 +17,7 @@ import msgspec
 from crabllm.config.schema import AuditExtension
 from crabllm.errors import CrabError
 from crabllm.storage.base import Storage
+from crabllm.types.admin_docs import AuditEntry
 
 log = logging.getLogger("crabllm.audit")
 PREFIX = "audit/"
@@ -26,22 +27,7 @@ INV_HOUR = 10**10
 QUEUE = 10_000
 
 
-class AuditRecord(msgspec.Struct, omit_defaults=True):
-    request_id: str
-    timestamp: int  # epoch ms
-    key: str
-    model: str
-    provider: str
-    status: int
-    latency_ms: float
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    stream: bool = False
-    endpoint: str = ""
-    error: str | None = None
-    cached: bool = False
-
+AuditRecord = AuditEntry  # the stored record is the documented admin shape
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(AuditRecord)

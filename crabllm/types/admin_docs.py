@@ -106,8 +106,8 @@ class CacheCleared(msgspec.Struct):
     removed: int
 
 
-class AuditEntry(msgspec.Struct):
-    """One finished request; timestamp in epoch ms."""
+class AuditEntry(msgspec.Struct, omit_defaults=True):
+    """One finished request; timestamp in epoch ms. Stored by the audit extension as is."""
 
     request_id: str
     timestamp: int
