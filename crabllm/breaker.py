@@ -1,11 +1,14 @@
-"""Per-deployment circuit breaker: failing deployments cool down, then one probe decides; shared via storage.
+"""Per-deployment circuit breaker: a failing (provider, model) cools down, then one probe decides; shared via storage.
 
-A deployment opens after `failure_threshold` consecutive failures, or when at least
-`min_requests` in the last `window_seconds` failed at `error_ratio` or more. It is skipped for
-`cooldown_seconds`, doubled on each consecutive trip up to `max_cooldown_seconds`. After the
-cooldown exactly one request (claimed atomically in storage, so one across all workers) probes
-it: success closes it, failure opens it again for longer. Opening and closing are written to
-storage and every worker reads them back each second, so all workers agree.
+A deployment is one provider serving one upstream model: upstreams fail and rate-limit per model,
+so a broken model never takes its provider's other models down with it. A deployment opens after
+`failure_threshold` consecutive failures, or when at least `min_requests` in the last
+`window_seconds` failed at `error_ratio` or more. It is skipped for `cooldown_seconds`, doubled on
+each consecutive trip up to `max_cooldown_seconds`. After the cooldown exactly one request
+(claimed atomically in storage, so one across all workers) probes it: success closes it, failure
+opens it again for longer. A 429 is not a health failure: the deployment is only skipped until the
+time its `retry-after` gives. Opening, closing and rate limits are written to storage and every
+worker reads them back each second, so all workers agree.
 """
 
 from __future__ import annotations
@@ -25,8 +28,23 @@ from crabllm.storage.base import Storage
 
 log = logging.getLogger("crabllm.breaker")
 PREFIX = "cb/"
+OPEN = PREFIX + "open/"
+PROBE = PREFIX + "probe/"
+LIMITED = PREFIX + "rl/"
 SYNC_SECONDS = 1.0
 BUCKET = 5.0  # seconds per error-ratio bucket
+#: How long a 429 without retry-after keeps a deployment out of the rotation.
+DEFAULT_RATE_LIMIT_SECONDS = 1.0
+
+
+def deployment_id(provider: str, model: str) -> str:
+    """The breaker's identity of a deployment; provider names never contain '/', models may."""
+    return f"{provider}/{model}"
+
+
+def split_id(dep: str) -> tuple[str, str]:
+    provider, _, model = dep.partition("/")
+    return provider, model
 
 
 class OpenState(msgspec.Struct):
@@ -42,6 +60,7 @@ class Health:
     open: OpenState | None = None
     opened_here_at: float = 0.0
     probing: bool = False
+    limited_until: float = 0.0  # wall clock; a 429's retry-after, not a health failure
     buckets: dict[int, list[int]] = field(default_factory=dict)  # bucket -> [requests, failures]
     last_error: str | None = None
 
@@ -59,13 +78,17 @@ class Health:
         fails = sum(c[1] for c in self.buckets.values())
         return total, fails
 
+    def usable_at(self) -> float:
+        """When this deployment may take traffic again (0 when it may now)."""
+        return max(self.open.until if self.open is not None else 0.0, self.limited_until)
+
 
 class Breaker:
-    """Owned by the gateway (one per worker); survives reloads."""
+    """Owned by the gateway (one per worker); survives reloads. Keys are `deployment_id`s."""
 
     def __init__(self, storage: Storage, on_change: Callable[[str, bool], None] | None = None) -> None:
         self.storage = storage
-        self.on_change = on_change or (lambda name, is_open: None)
+        self.on_change = on_change or (lambda dep, is_open: None)
         self.cfg = CircuitBreakerConfig()
         self.health: dict[str, Health] = {}
         self._task: asyncio.Task[None] | None = None
@@ -79,42 +102,51 @@ class Breaker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def is_open(self, name: str) -> bool:
-        """True while the deployment must be skipped (cooling down, or another request probes it)."""
-        h = self.health.get(name)
-        if h is None or h.open is None:
+    def is_open(self, dep: str) -> bool:
+        """True while the deployment must be skipped (cooling down, probed by another request, or rate limited)."""
+        h = self.health.get(dep)
+        if h is None:
             return False
-        return h.probing or time.time() < h.open.until
+        now = time.time()
+        if h.limited_until > now:
+            return True
+        if h.open is None:
+            return False
+        return h.probing or now < h.open.until
 
-    async def claim_probe(self, name: str) -> bool:
+    def needs_probe(self, dep: str) -> bool:
+        h = self.health.get(dep)
+        return h is not None and h.open is not None
+
+    async def claim_probe(self, dep: str) -> bool:
         """After the cooldown, one request across all workers may try the deployment."""
-        h = self.health.get(name)
+        h = self.health.get(dep)
         if h is None or h.open is None or h.probing:
             return h is None or h.open is None
         try:
-            won = await self.storage.add(f"{PREFIX}probe/{name}", b"1", ttl=max(5.0, h.open.cooldown))
+            won = await self.storage.add(PROBE + dep, b"1", ttl=max(5.0, h.open.cooldown))
         except CrabError:
             won = True  # storage down: probe locally rather than never recovering
         if won:
             h.probing = True
         return won
 
-    def success(self, name: str) -> None:
-        h = self.health.get(name)
+    def success(self, dep: str) -> None:
+        h = self.health.get(dep)
         if h is None:
             return
         h.consecutive = 0
         h.record(False, time.time(), self.cfg.window_seconds)
         if h.open is not None:
-            log.info("provider %s recovered: circuit closed", name)
+            log.info("deployment %s recovered: circuit closed", dep)
             h.open, h.probing, h.trips = None, False, 0
-            self.on_change(name, False)
-            self._spawn(self._clear(name))
+            self.on_change(dep, False)
+            self._spawn(self._clear(dep))
 
-    def failure(self, name: str, reason: str) -> None:
+    def failure(self, dep: str, reason: str) -> None:
         if not self.cfg.enabled:
             return
-        h = self.health.setdefault(name, Health())
+        h = self.health.setdefault(dep, Health())
         now = time.time()
         h.consecutive += 1
         h.last_error = reason
@@ -122,28 +154,50 @@ class Breaker:
         ratio_trip = total >= self.cfg.min_requests and fails / total >= self.cfg.error_ratio
         if h.probing or (h.open is None and (h.consecutive >= self.cfg.failure_threshold or ratio_trip)):
             if h.probing:  # the probe failed: release the claim so the next cooldown can end in a probe
-                self._spawn(self.storage.delete(f"{PREFIX}probe/{name}"))
+                self._spawn(self.storage.delete(PROBE + dep))
             h.trips += 1
             cooldown = min(self.cfg.max_cooldown_seconds, self.cfg.cooldown_seconds * 2 ** (h.trips - 1))
             h.open = OpenState(until=now + cooldown, cooldown=cooldown, reason=reason)
             h.opened_here_at, h.probing = now, False
-            log.warning("provider %s failing (%s): circuit open for %.0f s", name, reason, cooldown)
-            self.on_change(name, True)
-            self._spawn(self.storage.set(PREFIX + name, msgspec.json.encode(h.open), ttl=cooldown + 60))
+            log.warning("deployment %s failing (%s): circuit open for %.0f s", dep, reason, cooldown)
+            self.on_change(dep, True)
+            self._spawn(self.storage.set(OPEN + dep, msgspec.json.encode(h.open), ttl=cooldown + 60))
 
-    def status(self, name: str) -> dict[str, object]:
-        h = self.health.get(name)
+    def rate_limited(self, dep: str, retry_after: float | None, reason: str) -> None:
+        """A 429: skip the deployment until `retry_after` has passed; its health is untouched."""
+        if not self.cfg.enabled:
+            return
+        seconds = retry_after if retry_after is not None and retry_after > 0 else DEFAULT_RATE_LIMIT_SECONDS
+        seconds = min(seconds, self.cfg.max_cooldown_seconds)
+        until = time.time() + seconds
+        h = self.health.setdefault(dep, Health())
+        h.last_error = reason
+        if until > h.limited_until:
+            h.limited_until = until
+            self._spawn(self.storage.set(LIMITED + dep, msgspec.json.encode(until), ttl=seconds + 1))
+
+    def usable_at(self, dep: str) -> float:
+        h = self.health.get(dep)
+        return 0.0 if h is None else h.usable_at()
+
+    def status(self, dep: str) -> dict[str, object]:
+        h = self.health.get(dep)
         if h is None:
             return {"state": "closed", "consecutive_failures": 0, "error_rate": 0.0, "last_error": None}
         total = sum(c[0] for c in h.buckets.values())
         fails = sum(c[1] for c in h.buckets.values())
-        state = "closed" if h.open is None else "half_open" if h.probing or time.time() >= h.open.until else "open"
-        return {"state": state, "open_until": h.open.until if h.open else None, "consecutive_failures": h.consecutive,
+        now = time.time()
+        if h.open is not None:
+            state = "half_open" if h.probing or now >= h.open.until else "open"
+        else:
+            state = "rate_limited" if h.limited_until > now else "closed"
+        until = h.open.until if h.open is not None else h.limited_until if state == "rate_limited" else None
+        return {"state": state, "open_until": until, "consecutive_failures": h.consecutive,
                 "error_rate": round(fails / total, 4) if total else 0.0, "last_error": h.last_error}
 
-    async def _clear(self, name: str) -> None:
-        await self.storage.delete(PREFIX + name)
-        await self.storage.delete(f"{PREFIX}probe/{name}")
+    async def _clear(self, dep: str) -> None:
+        await self.storage.delete(OPEN + dep)
+        await self.storage.delete(PROBE + dep)
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
@@ -158,25 +212,27 @@ class Breaker:
                 log.warning("cannot read circuit states: %s", e.message)
 
     async def sync(self) -> None:
-        """Adopt the open/closed states other workers wrote."""
+        """Adopt the open/closed states and rate limits other workers wrote."""
         shared: dict[str, OpenState] = {}
-        for key, value in await self.storage.list(PREFIX):
-            name = key[len(PREFIX):]
-            if "/" in name:
-                continue
+        for key, value in await self.storage.list(OPEN):
             with contextlib.suppress(msgspec.DecodeError):
-                shared[name] = msgspec.json.decode(value, type=OpenState)
+                shared[key[len(OPEN):]] = msgspec.json.decode(value, type=OpenState)
+        for key, value in await self.storage.list(LIMITED):
+            with contextlib.suppress(msgspec.DecodeError):
+                until = msgspec.json.decode(value, type=float)
+                h = self.health.setdefault(key[len(LIMITED):], Health())
+                h.limited_until = max(h.limited_until, until)
         now = time.time()
-        for name, state in shared.items():
-            h = self.health.setdefault(name, Health())
+        for dep, state in shared.items():
+            h = self.health.setdefault(dep, Health())
             if h.open is None or h.open.until < state.until:
                 h.open, h.probing = state, False
-                self.on_change(name, True)
-        for name, h in self.health.items():
+                self.on_change(dep, True)
+        for dep, h in self.health.items():
             # Closed elsewhere (a probe succeeded); ignore our own opening not yet written.
-            if h.open is not None and name not in shared and now - h.opened_here_at > 2 * SYNC_SECONDS:
+            if h.open is not None and dep not in shared and now - h.opened_here_at > 2 * SYNC_SECONDS:
                 h.open, h.probing, h.trips = None, False, 0
-                self.on_change(name, False)
+                self.on_change(dep, False)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from crabllm.breaker import Breaker
+from crabllm.breaker import Breaker, deployment_id
 from crabllm.errors import CrabError, UnsupportedOperation, UpstreamError, UpstreamProtocolError
 from crabllm.providers.base import Provider
 
@@ -55,20 +54,25 @@ def backoff(attempt: int, rng: random.Random, retry_after: float | None) -> floa
 
 
 async def dispatch(deployments: Sequence[Provider], call: Callable[[Provider], Awaitable[T]],
-                   rng: random.Random, *, retries: bool = True, breaker: Breaker | None = None) -> tuple[T, Provider, int]:
+                   rng: random.Random, *, model: str = "", retries: bool = True,
+                   breaker: Breaker | None = None) -> tuple[T, Provider, int]:
     """Try deployments in order with per-deployment retries; return (result, provider, attempts).
 
-    Retries only transient failures; moves to the next deployment on transient failures and on
-    401/403/404 from the upstream; any other error (a bad request) is final at once. Deployments
-    whose circuit is open are skipped; transient failures feed the breaker.
+    Retries only transient failures; moves to the next deployment on transient failures, on a 2xx
+    answer it cannot use, and on 401/403/404 from the upstream; any other error (a bad request) is
+    final at once. Deployments (provider, `model`) whose circuit is open are skipped unless none is
+    healthy (panic routing); failures feed the breaker, and a 429 only parks its deployment until
+    its retry-after.
     """
     last: CrabError | None = None
     attempts = 0
     order = attempt_order(deployments, rng)
     if breaker is not None and breaker.health:
-        order = await healthy(order, breaker)
-    for provider in order:
+        order = await healthy(order, breaker, model)
+    for index, provider in enumerate(order):
+        dep = deployment_id(provider.name, model)
         tries = 1 + (provider.max_retries if retries else 0)
+        more = index + 1 < len(order)
         for attempt in range(tries):
             attempts += 1
             try:
@@ -78,56 +82,68 @@ async def dispatch(deployments: Sequence[Provider], call: Callable[[Provider], A
                 if last is None or not isinstance(e, UnsupportedOperation):
                     last = e
                 if log.isEnabledFor(logging.DEBUG):
-                    log.debug("provider %s attempt %d failed: %s %s", provider.name, attempt + 1, e.status, e.message)
-                if breaker is not None and (is_transient(e) or isinstance(e, UpstreamProtocolError)):
-                    breaker.failure(provider.name, e.message)
-                    if breaker.is_open(provider.name):
+                    log.debug("deployment %s attempt %d failed: %s %s", dep, attempt + 1, e.status, e.message)
+                retry_after = getattr(e, "retry_after", None)
+                if isinstance(e, UpstreamError) and e.status == 429:
+                    if breaker is not None:
+                        breaker.rate_limited(dep, retry_after, e.message)
+                    if more:
+                        break  # parked until its retry-after: another deployment serves now
+                elif breaker is not None and (is_transient(e) or isinstance(e, UpstreamProtocolError)):
+                    breaker.failure(dep, e.message)
+                    if more and breaker.is_open(dep):
                         break
+                if isinstance(e, UpstreamProtocolError):
+                    break  # the same deployment would likely answer the same garbage: try the next
                 if not is_transient(e):
                     if isinstance(e, UnsupportedOperation) or (isinstance(e, UpstreamError) and e.status in FALLBACK_STATUSES):
                         break
                     raise
                 if attempt + 1 >= tries:
                     break
-                retry_after = getattr(e, "retry_after", None)
                 if retry_after is not None and retry_after > MAX_RETRY_AFTER:
                     break  # the upstream asks for longer than we hold a client; try elsewhere
                 await asyncio.sleep(backoff(attempt, rng, retry_after))
             else:
                 if breaker is not None:
-                    breaker.success(provider.name)
+                    breaker.success(dep)
                 return result, provider, attempts
     if last is None:
-        raise CircuitOpen(deployments, breaker)
+        raise NoDeployment(model)
     raise last
 
 
-async def healthy(order: Sequence[Provider], breaker: Breaker) -> list[Provider]:
-    """The deployments that may take this request: closed ones, and one probe of a cooled-down one."""
-    out = []
+async def healthy(order: Sequence[Provider], breaker: Breaker, model: str) -> list[Provider]:
+    """The deployments that may take this request, in order.
+
+    Closed ones first, plus one probe of a cooled-down one. When fewer than `panic_threshold` of
+    them (or none at all) are usable, the breaker would only turn an answer into an error, so the
+    skipped ones follow, soonest to recover first (Envoy's panic routing).
+    """
+    out: list[Provider] = []
+    skipped: list[Provider] = []
     for provider in order:
-        if breaker.is_open(provider.name):
-            continue
-        if provider.name in breaker.health and breaker.health[provider.name].open is not None:
-            if not await breaker.claim_probe(provider.name):
-                continue
-        out.append(provider)
+        dep = deployment_id(provider.name, model)
+        if breaker.is_open(dep):
+            skipped.append(provider)
+        elif breaker.needs_probe(dep) and not await breaker.claim_probe(dep):
+            skipped.append(provider)
+        else:
+            out.append(provider)
+    if skipped and (not out or len(out) / len(order) < breaker.cfg.panic_threshold):
+        skipped.sort(key=lambda p: breaker.usable_at(deployment_id(p.name, model)))
+        if not out:
+            log.warning("every deployment of model '%s' is cooling down: routing anyway (panic)", model)
+        out.extend(skipped)
     return out
 
 
-class CircuitOpen(CrabError):
-    """Every deployment of the model is cooling down after failures."""
+class NoDeployment(CrabError):
+    """No deployment could even be tried (an empty route); never expected from a valid registry."""
 
     status = 503
     type = "server_error"
-    code = "circuit_open"
+    code = "no_deployment"
 
-    def __init__(self, deployments: Sequence[Provider], breaker: Breaker | None) -> None:
-        names = ", ".join(p.name for p in deployments)
-        super().__init__(f"every deployment of this model is cooling down after failures ({names}); retry shortly")
-        until = [breaker.health[p.name].open.until for p in deployments  # type: ignore[union-attr]
-                 if breaker is not None and p.name in breaker.health and breaker.health[p.name].open is not None]
-        self.retry_after = max(1.0, min(until) - time.time()) if until else 1.0
-
-    def headers(self) -> dict[str, str]:
-        return {"retry-after": str(int(self.retry_after + 0.999))}
+    def __init__(self, model: str) -> None:
+        super().__init__(f"no deployment can serve model '{model}'")

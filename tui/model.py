@@ -41,8 +41,9 @@ class ProviderRow:
     errors: int
     last_error: str
     base_url: str
-    circuit: str = "closed"  # the gateway's circuit breaker: closed | open | half_open
+    circuit: str = "closed"  # its worst model's circuit: closed | open | half_open | rate_limited
     open_until: float | None = None
+    open_models: str = ""  # the models whose circuit is not closed (the breaker is per deployment)
 
     @property
     def error_rate(self) -> float | None:
@@ -84,6 +85,7 @@ def provider_rows(providers: list[dict[str, Any]], stats: dict[str, Any] | None,
             last_error=last_errors.get(p["name"]) or (test.get("error") or "") or ((p.get("health") or {}).get("last_error") or ""),
             base_url=p.get("base_url") or "", circuit=(p.get("health") or {}).get("state", "closed"),
             open_until=(p.get("health") or {}).get("open_until"),
+            open_models=", ".join((p.get("health") or {}).get("open_models") or []),
         ))
     return rows
 

@@ -142,6 +142,8 @@ class LimitsConfig(_Strict):
     """Bounds on everything a client controls; each is answered with a 4xx before any upstream call."""
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Below this fraction of usable deployments of a model, open ones are tried too (0: only when none is).
+    panic_threshold: float = 0.0
     max_header_bytes: int = 64 * 1024
     max_messages: int = 10_000
     max_multipart_parts: int = 64

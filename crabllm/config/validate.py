@@ -37,6 +37,9 @@ def validate(config: Config, *, file: str, env: Mapping[str, str] | None = None)
     if not 0 < cb.error_ratio <= 1:
         raise ConfigError("error_ratio must be within (0, 1]", file=file, path="circuit_breaker.error_ratio", fix="e.g. 0.5")
     if config.storage.kind not in STORAGE_KINDS:
+    if not 0 <= cb.panic_threshold <= 1:
+        raise ConfigError("panic_threshold must be within [0, 1]", file=file, path="circuit_breaker.panic_threshold",
+                          fix="a fraction of a model's deployments, e.g. 0.5; 0 routes to open ones only when none is usable")
         raise ConfigError(f"unknown storage kind '{config.storage.kind}'", file=file, path="storage.kind",
                           fix=f"use one of: {', '.join(STORAGE_KINDS)}")
     for field in ("max_header_bytes", "max_messages", "max_multipart_parts"):

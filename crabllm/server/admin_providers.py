@@ -13,6 +13,7 @@ import msgspec
 from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
+from crabllm.breaker import deployment_id
 from crabllm.config.loader import config_from_raw
 from crabllm.config.schema import ProviderConfig
 from crabllm.config.validate import OPENAI_WIRE_KINDS, TRANSLATED_KINDS
@@ -21,7 +22,9 @@ from crabllm.providers.base import Endpoint
 from crabllm.providers.openai import DEFAULT_BASE_URLS, normalize_base_url
 from crabllm.server.admin import gateway_of
 from crabllm.server.runtime import Gateway
-from crabllm.types.admin import ProviderCreate, ProviderHealth, ProviderInfo, ProviderList, ProviderPatch, ProviderTest
+from crabllm.types.admin import (
+    DeploymentHealth, ProviderCreate, ProviderHealth, ProviderInfo, ProviderList, ProviderPatch, ProviderTest,
+)
 
 PROBE_TIMEOUT = 10.0
 _MODELS = msgspec.json.Decoder(dict[str, Any])
@@ -37,7 +40,29 @@ def provider_info(gw: Gateway, name: str, cfg: ProviderConfig) -> ProviderInfo:
     return ProviderInfo(name=name, kind=cfg.kind, models=list(cfg.models), weight=cfg.weight, max_retries=cfg.max_retries,
                         timeout=cfg.timeout, base_url=cfg.base_url, api_key=mask(cfg.api_key),
                         api_version=cfg.api_version, last_test=gw.provider_tests.get(name),
-                        health=ProviderHealth(**gw.breaker.status(name)))
+    deployments = _deployments(gw, name, cfg)
+                        health=_aggregate(name, deployments), deployments=deployments)
+
+
+#: How bad each circuit state is, for a provider's aggregate.
+_SEVERITY = {"closed": 0, "rate_limited": 1, "half_open": 2, "open": 3}
+
+
+def _deployments(gw: Gateway, name: str, cfg: ProviderConfig) -> list[DeploymentHealth]:
+    return [DeploymentHealth(model=m, **gw.breaker.status(deployment_id(name, m)))  # type: ignore[arg-type]
+            for m in dict.fromkeys(cfg.models)]
+
+
+def _aggregate(name: str, deployments: list[DeploymentHealth]) -> ProviderHealth:
+    """The provider's worst deployment, and which models are not closed."""
+    if not deployments:
+        return ProviderHealth(state="closed")
+    worst = max(deployments, key=lambda d: _SEVERITY.get(d.state, 0))
+    last_error = next((d.last_error for d in deployments if d.last_error), None)
+    return ProviderHealth(state=worst.state, consecutive_failures=max(d.consecutive_failures for d in deployments),
+                          error_rate=max(d.error_rate for d in deployments), open_until=worst.open_until,
+                          last_error=worst.last_error or last_error,
+                          open_models=[d.model for d in deployments if d.state != "closed"])
 
 
 def editor(gw: Gateway) -> Any:

@@ -181,7 +181,8 @@ class Media:
             return await upstream.read(), upstream.content_type
 
         ex.dispatched = True
-        (data, kind), provider, _ = await dispatch(deployments, call, self.gw.rng, retries=False, breaker=self.gw.breaker)
+        (data, kind), provider, _ = await dispatch(deployments, call, self.gw.rng, model=model, retries=False,
+                                                   breaker=self.gw.breaker)
         ex.provider = provider.name
         usage = peek_usage(data)
         if usage is not None:
@@ -193,7 +194,8 @@ class Media:
             return await provider.send(Endpoint.SPEECH, body, model, True)
 
         ex.dispatched = True
-        upstream, provider, _ = await dispatch(deployments, call, self.gw.rng, retries=False, breaker=self.gw.breaker)
+        upstream, provider, _ = await dispatch(deployments, call, self.gw.rng, model=model, retries=False,
+                                                   breaker=self.gw.breaker)
         ex.provider = provider.name
         headers = ex.base_headers((upstream.content_type or "audio/mpeg").encode("latin-1"))
         await relay_stream(self.gw, ex, upstream, BytesRelay(), headers, keepalive=False)

@@ -147,7 +147,8 @@ class Messages:
             return upstream if stream else await upstream.read()
 
         ex.dispatched = True
-        result, provider, _ = await dispatch(route.deployments, call, self.gw.rng, breaker=self.gw.breaker)
+        result, provider, _ = await dispatch(route.deployments, call, self.gw.rng, model=route.model,
+                                            breaker=self.gw.breaker)
         ex.provider = provider.name
         if stream:
             headers = ex.base_headers(b"text/event-stream")
@@ -186,7 +187,8 @@ class Messages:
             return upstream if stream else await upstream.read()
 
         ex.dispatched = True
-        result, provider, _ = await dispatch(route.deployments, call, self.gw.rng, breaker=self.gw.breaker)
+        result, provider, _ = await dispatch(route.deployments, call, self.gw.rng, model=route.model,
+                                            breaker=self.gw.breaker)
         ex.provider = provider.name
         if stream:
             headers = ex.base_headers(b"text/event-stream")
@@ -225,7 +227,7 @@ class Messages:
             return await upstream.read()
 
         ex.dispatched = True
-        data, provider, _ = await dispatch(deployments, call, self.gw.rng, breaker=self.gw.breaker)
+        data, provider, _ = await dispatch(deployments, call, self.gw.rng, model=route.model, breaker=self.gw.breaker)
         ex.provider = provider.name
         await ex.respond(200, data, ex.base_headers())
 

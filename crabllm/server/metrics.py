@@ -36,8 +36,8 @@ class Metrics:
                                        ["provider", "status"], **kw)
         self.inflight = Gauge("crabllm_inflight_requests", "Requests in flight, streams until their end",
                               multiprocess_mode="livesum", **kw)
-        self.circuit_open = Gauge("crabllm_circuit_open", "1 while the provider's circuit breaker is open",
-                                  ["provider"], multiprocess_mode="max", **kw)
+        self.circuit_open = Gauge("crabllm_circuit_open", "1 while the deployment's circuit breaker is open",
+                                  ["provider", "model"], multiprocess_mode="max", **kw)
         self._children: dict[tuple[str, str, str, bool], object] = {}
 
     def observe(self, provider: str, model: str, status: int, stream: bool, seconds: float,

@@ -140,7 +140,8 @@ class Proxy:
             return await upstream.read()
 
         ex.dispatched = True  # from here on, failures come from the upstream side
-        data, provider, _ = await dispatch(route.deployments, call, self.gw.rng, breaker=self.gw.breaker)
+        data, provider, _ = await dispatch(route.deployments, call, self.gw.rng, model=route.model,
+                                            breaker=self.gw.breaker)
         ex.provider = provider.name
         try:
             usage = usage_view.decode(data).usage
@@ -159,7 +160,8 @@ class Proxy:
             return await provider.send(Endpoint.CHAT, body, model, True)
 
         ex.dispatched = True
-        upstream, provider, _ = await dispatch(route.deployments, call, self.gw.rng, breaker=self.gw.breaker)
+        upstream, provider, _ = await dispatch(route.deployments, call, self.gw.rng, model=route.model,
+                                            breaker=self.gw.breaker)
         ex.provider = provider.name
         headers = ex.base_headers(b"text/event-stream")
         headers.extend(SSE_HEADERS)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from typing import Protocol
 
+from crabllm.breaker import deployment_id
 from crabllm.errors import CrabError
 from crabllm.providers.base import Upstream
 from crabllm.server.http import Exchange, Headers
@@ -88,7 +89,7 @@ async def relay_stream(gw: Gateway, ex: Exchange, upstream: Upstream, relay: Str
     except CrabError as e:
         ex.error = e.message
         if ex.provider:
-            gw.breaker.failure(ex.provider, e.message)  # a broken stream is a failed attempt too
+            gw.breaker.failure(deployment_id(ex.provider, ex.model), e.message)  # a broken stream is a failed attempt too
         tail = relay.fail(e)
         cut = not tail
     except asyncio.CancelledError:

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from crabllm.breaker import Breaker
+from crabllm.breaker import Breaker, split_id
 from crabllm.config.schema import Config
 from crabllm.extensions.audit import AuditLog
 from crabllm.extensions.pipeline import build_pipeline
@@ -83,8 +83,9 @@ class Gateway:
         self.provider_tests: dict[str, Any] = {}
         self.holder = RegistryHolder(self.build(config, 1))
 
-    def _circuit_changed(self, provider: str, is_open: bool) -> None:
-        self.observer.metrics.circuit_open.labels(provider).set(1 if is_open else 0)
+    def _circuit_changed(self, deployment: str, is_open: bool) -> None:
+        provider, model = split_id(deployment)
+        self.observer.metrics.circuit_open.labels(provider, model).set(1 if is_open else 0)
 
     def build(self, config: Config, generation: int) -> Registry:
         """A complete registry for `config`, with this worker's session, storage and audit writer."""

@@ -110,15 +110,31 @@ class ProviderInfo(msgspec.Struct):
     api_key: str | None = None  # masked
     api_version: str | None = None
     last_test: ProviderTest | None = None
+    #: The worst state among its models (open > half_open > rate_limited > closed).
     health: ProviderHealth | None = None
+    #: One entry per model: the circuit breaker keys deployments by (provider, model).
+    deployments: list[DeploymentHealth] = msgspec.field(default_factory=list)
 
 
 class ProviderHealth(msgspec.Struct):
     """This worker's view of the circuit breaker (open states are shared by all workers)."""
 
-    state: str  # closed | open | half_open
+    state: str  # closed | open | half_open | rate_limited
     consecutive_failures: int = 0
     error_rate: float = 0.0  # over the breaker's window
+    open_until: float | None = None
+    last_error: str | None = None
+    #: For a provider's aggregate: the models whose circuit is not closed.
+    open_models: list[str] = msgspec.field(default_factory=list)
+
+
+class DeploymentHealth(msgspec.Struct):
+    """One (provider, model) deployment's circuit."""
+
+    model: str
+    state: str
+    consecutive_failures: int = 0
+    error_rate: float = 0.0
     open_until: float | None = None
     last_error: str | None = None
 

@@ -73,6 +73,8 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.scripts: dict[str, list[Script]] = {}
+        #: model -> the answer every request for that model gets, whatever the path (a model that is down).
+        self.model_answers: dict[str, Script] = {}
         self.default_reply: dict[str, Any] | None = None
         self.cancelled = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -89,6 +91,14 @@ class FakeOpenAI:
         """Queue answers for a path like '/v1/chat/completions'; each request takes the next one."""
         with self._lock:
             self.scripts.setdefault(path, []).extend(scripts)
+
+    def answer_model(self, model: str, script: Script | None) -> None:
+        """Answer every request for `model` with `script` (None: back to normal)."""
+        with self._lock:
+            if script is None:
+                self.model_answers.pop(model, None)
+            else:
+                self.model_answers[model] = script
 
     def requests(self, path: str | None = None) -> list[Received]:
         with self._lock:
@@ -128,8 +138,12 @@ class FakeOpenAI:
         rec = Received(request.method, request.path, request.query_string, dict(request.headers), body)
         with self._lock:
             self.received.append(rec)
-            queue = self.scripts.get(request.path)
-            script = queue.pop(0) if queue else Script()
+            fixed = self.model_answers and self.model_answers.get(_model_of(rec))
+            if fixed:
+                script = fixed
+            else:
+                queue = self.scripts.get(request.path)
+                script = queue.pop(0) if queue else Script()
         try:
             return await self._answer(request, rec, script)
         except (asyncio.CancelledError, ConnectionResetError):
@@ -198,6 +212,14 @@ class FakeOpenAI:
             await resp.write(chunk)
         await resp.write_eof()
         return resp
+
+
+def _model_of(rec: Received) -> str:
+    try:
+        payload = rec.json()
+    except ValueError:
+        return ""
+    return str(payload.get("model", "")) if isinstance(payload, dict) else ""
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> bool:

@@ -132,3 +132,27 @@ def test_backoff_bounds_and_retry_after() -> None:
         for _ in range(50):
             assert lo <= backoff(attempt, rng, None) <= hi
     assert backoff(0, rng, 1.5) == 1.5
+
+
+class _Dep:
+    def __init__(self, name: str, weight: int = 1) -> None:
+        self.name, self.weight, self.max_retries = name, weight, 0
+
+
+async def test_panic_threshold_adds_open_deployments_soonest_first() -> None:
+    from crabllm.breaker import Breaker, deployment_id
+    from crabllm.config.schema import CircuitBreakerConfig
+    from crabllm.routing import healthy
+    from crabllm.storage.memory import MemoryStorage
+
+    breaker = Breaker(MemoryStorage())
+    breaker.cfg = CircuitBreakerConfig(failure_threshold=1, cooldown_seconds=10)
+    a, b, c = _Dep("a"), _Dep("b"), _Dep("c")
+    breaker.failure(deployment_id("b", "m"), "boom")
+    breaker.cfg = CircuitBreakerConfig(failure_threshold=1, cooldown_seconds=5)
+    breaker.failure(deployment_id("c", "m"), "boom")  # c reopens sooner than b
+    assert await healthy([a, b, c], breaker, "m") == [a]  # 1 of 3 usable, threshold 0: no panic
+    breaker.cfg = CircuitBreakerConfig(failure_threshold=1, cooldown_seconds=5, panic_threshold=0.5)
+    assert await healthy([a, b, c], breaker, "m") == [a, c, b]  # below half: the open ones follow
+    assert await healthy([b, c], breaker, "m") == [c, b]  # none usable: routed anyway, soonest first
+    assert await healthy([a], breaker, "other") == [a]  # another model of the same providers is untouched

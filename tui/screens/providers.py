@@ -55,10 +55,13 @@ class ProvidersScreen(TableScreen):
         return (row.name, row.kind, row.models, row.base_url, row.last_error)
 
     def _cooldown(self, row: ProviderRow) -> str | Text:
+        which = f" {row.open_models}" if row.open_models and row.open_models != row.models else ""
         if row.circuit == "open" and row.open_until:
-            return Text(f"open {max(0, row.open_until - self.console.clock()):.0f}s", style="bold red")
+            return Text(f"open {max(0, row.open_until - self.console.clock()):.0f}s{which}", style="bold red")
         if row.circuit == "half_open":
-            return Text("probing", style="yellow")
+            return Text(f"probing{which}", style="yellow")
+        if row.circuit == "rate_limited" and row.open_until:
+            return Text(f"429 {max(0, row.open_until - self.console.clock()):.0f}s{which}", style="yellow")
         return fmt.DASH
 
     def cells(self, row: ProviderRow) -> Iterable[str | Text]:
