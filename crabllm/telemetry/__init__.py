@@ -1,0 +1,1 @@
+"""OpenTelemetry traces (GenAI semantic conventions) over OTLP/HTTP; the tracer loads only when [telemetry] is set."""
