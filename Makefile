@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell python3 -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 
-.PHONY: run test bench
+.PHONY: run test bench clients
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,6 +18,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The real-client conformance suite alone (clients cached in .cache/clients/), then the README table.
+clients: $(STAMP)
+	$(PY) -m pytest -m clients tests/clients
+	$(PY) -m tests.clients.report
 
 bench: $(STAMP)
 	$(PY) -m bench.run --quick

@@ -13,6 +13,7 @@ from crabllm.config.schema import Config, ModelInfo, RateLimit
 from crabllm.errors import ModelNotFound, PermissionDenied
 from crabllm.providers.base import Provider
 from crabllm.providers.factory import build_provider
+from crabllm.strategies import build_strategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class KeyEntry:
     budget: float | None = None
     source: str = "config"
     expires_at: float | None = None
+    max_parallel_requests: int | None = None
 
     def allows(self, requested: str, resolved: str) -> bool:
         return self.models is None or requested in self.models or resolved in self.models
@@ -32,10 +34,16 @@ class KeyEntry:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Where a model name leads: the canonical name and its deployments."""
+    """Where a model name leads: the canonical name, its deployments and how they are ordered."""
 
     model: str
     deployments: tuple[Provider, ...]
+    #: crabllm.strategies.Strategy; None = weighted (routing.attempt_order, the fast path).
+    strategy: Any = None
+
+    @property
+    def routing(self) -> str:
+        return "weighted" if self.strategy is None else str(self.strategy.name)
 
 
 @dataclass(frozen=True)
@@ -104,21 +112,32 @@ def build_registry(config: Config, session: aiohttp.ClientSession, *, path: str 
     for name, cfg in config.providers.items():
         for model in dict.fromkeys(cfg.models):
             by_model.setdefault(model, []).append(providers[name])
-    routes = {model: Route(model, tuple(deps)) for model, deps in by_model.items()}
+    prices = _prices(config)
+    routes = {model: Route(model, tuple(deps), build_strategy(_routing(config, model), model, prices))
+              for model, deps in by_model.items()}
     for alias, target in config.aliases.items():
         if target in routes:
-            routes[alias] = routes[target]
+            own = config.models.get(alias)
+            if own is not None and own.routing is not None:  # an alias may route its target its own way
+                routes[alias] = Route(target, routes[target].deployments, build_strategy(own.routing, target, prices))
+            else:
+                routes[alias] = routes[target]
     keys: dict[bytes, KeyEntry] = {}
     for k in config.keys:
         entry = KeyEntry(name=k.name, models=None if "*" in k.models else frozenset(k.models),
-                         rate_limit=k.rate_limit, budget=k.budget)
-        keys[digest(k.key) if k.key is not None else bytes.fromhex(k.key_sha256 or "")] = entry
+                         rate_limit=k.rate_limit, budget=k.budget, max_parallel_requests=k.max_parallel_requests)
+        keys[digest(k.key.reveal()) if k.key is not None else bytes.fromhex(k.key_sha256 or "")] = entry
     return Registry(
         config=config, path=path, generation=generation, loaded_at=time.time(), routes=routes,
         models=tuple(sorted(by_model)), keys=keys,
-        admin_digest=digest(config.admin_token) if config.admin_token else None, providers=providers,
-        prices=_prices(config), pipeline=pipeline,
+        admin_digest=digest(config.admin_token.reveal()) if config.admin_token else None, providers=providers,
+        prices=prices, pipeline=pipeline,
     )
+
+
+def _routing(config: Config, model: str) -> str:
+    info = config.models.get(model)
+    return info.routing if info is not None and info.routing is not None else config.routing.default
 
 
 def _prices(config: Config) -> dict[tuple[str, str], tuple[float, float]]:

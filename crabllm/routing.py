@@ -1,16 +1,22 @@
-"""Deployment selection (weighted), retry with backoff and jitter, and fallback."""
+"""Deployment selection (weighted; other strategies in strategies.py), retry with backoff and jitter, and fallback."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from crabllm.breaker import Breaker, deployment_id
 from crabllm.errors import CrabError, UnsupportedOperation, UpstreamError, UpstreamProtocolError
 from crabllm.providers.base import Provider
+from crabllm.telemetry.context import ACTIVE
+
+if TYPE_CHECKING:
+    from crabllm.loads import Loads
+    from crabllm.strategies import Strategy
 
 T = TypeVar("T")
 log = logging.getLogger("crabllm.routing")
@@ -55,7 +61,8 @@ def backoff(attempt: int, rng: random.Random, retry_after: float | None) -> floa
 
 async def dispatch(deployments: Sequence[Provider], call: Callable[[Provider], Awaitable[T]],
                    rng: random.Random, *, model: str = "", retries: bool = True,
-                   breaker: Breaker | None = None) -> tuple[T, Provider, int]:
+                   breaker: Breaker | None = None, strategy: Strategy | None = None, loads: Loads | None = None,
+                   hold: bool = False) -> tuple[T, Provider, int]:
     """Try deployments in order with per-deployment retries; return (result, provider, attempts).
 
     Retries only transient failures; moves to the next deployment on transient failures, on a 2xx
@@ -63,10 +70,15 @@ async def dispatch(deployments: Sequence[Provider], call: Callable[[Provider], A
     final at once. Deployments (provider, `model`) whose circuit is open are skipped unless none is
     healthy (panic routing); failures feed the breaker, and a 429 only parks its deployment until
     its retry-after.
+
+    `strategy` orders the attempts (None: weighted). `loads` counts every attempt in flight and
+    takes its latency (time to the call's return: the first bytes of a stream); with `hold` the
+    successful attempt stays in flight until the caller's `loads.release` (a stream's end).
     """
     last: CrabError | None = None
     attempts = 0
-    order = attempt_order(deployments, rng)
+    trace = ACTIVE.get()
+    order = attempt_order(deployments, rng) if strategy is None else strategy.order(deployments, rng, loads, model)
     if breaker is not None and breaker.health:
         order = await healthy(order, breaker, model)
     for index, provider in enumerate(order):
@@ -75,9 +87,19 @@ async def dispatch(deployments: Sequence[Provider], call: Callable[[Provider], A
         more = index + 1 < len(order)
         for attempt in range(tries):
             attempts += 1
+            load = loads.begin(dep) if loads is not None else None
+            started = time.perf_counter()
             try:
-                result = await call(provider)
+                if trace is None:
+                    result = await call(provider)
+                else:  # [telemetry] is on: each attempt is a child span
+                    result = await trace.attempt(call, provider, model, attempts, attempt)
             except CrabError as e:
+                if loads is not None and load is not None:
+                    if is_transient(e) or isinstance(e, UpstreamProtocolError) or getattr(e, "status", 0) == 429:
+                        loads.failed(load, time.perf_counter() - started)
+                    else:
+                        loads.end(load, None)
                 # "This deployment cannot do that" must not hide a real failure of another one.
                 if last is None or not isinstance(e, UnsupportedOperation):
                     last = e
@@ -104,7 +126,13 @@ async def dispatch(deployments: Sequence[Provider], call: Callable[[Provider], A
                 if retry_after is not None and retry_after > MAX_RETRY_AFTER:
                     break  # the upstream asks for longer than we hold a client; try elsewhere
                 await asyncio.sleep(backoff(attempt, rng, retry_after))
+            except BaseException:
+                if loads is not None and load is not None:
+                    loads.end(load, None)  # cancelled: no sample
+                raise
             else:
+                if loads is not None and load is not None:
+                    loads.end(load, time.perf_counter() - started, hold=hold)
                 if breaker is not None:
                     breaker.success(dep)
                 return result, provider, attempts

@@ -44,6 +44,8 @@ class ProviderRow:
     circuit: str = "closed"  # its worst model's circuit: closed | open | half_open | rate_limited
     open_until: float | None = None
     open_models: str = ""  # the models whose circuit is not closed (the breaker is per deployment)
+    inflight: int = 0  # attempts and open streams over its deployments (the answering worker's view)
+    ewma_ms: float | None = None  # its slowest deployment's peak-EWMA latency
 
     @property
     def error_rate(self) -> float | None:
@@ -86,8 +88,15 @@ def provider_rows(providers: list[dict[str, Any]], stats: dict[str, Any] | None,
             base_url=p.get("base_url") or "", circuit=(p.get("health") or {}).get("state", "closed"),
             open_until=(p.get("health") or {}).get("open_until"),
             open_models=", ".join((p.get("health") or {}).get("open_models") or []),
+            **_load(p.get("deployments") or []),
         ))
     return rows
+
+
+def _load(deployments: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = [d["ewma_latency_ms"] for d in deployments if d.get("ewma_latency_ms") is not None]
+    return {"inflight": sum(int(d.get("inflight") or 0) for d in deployments),
+            "ewma_ms": max(latencies) if latencies else None}
 
 
 @dataclass(frozen=True)

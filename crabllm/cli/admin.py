@@ -37,6 +37,8 @@ def _key_limits(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tpm", type=int, metavar="N", help="tokens per minute")
     p.add_argument("--budget", type=float, metavar="USD", help="spend budget in USD")
     p.add_argument("--expires-in", type=float, metavar="SECONDS", help="expire this many seconds from now")
+    p.add_argument("--max-parallel", type=int, metavar="N",
+                   help="at most N requests and open streams at once (max_parallel_requests)")
 
 
 def _provider_fields(p: argparse.ArgumentParser, *, create: bool) -> None:
@@ -82,6 +84,7 @@ def add_admin_parsers(subparsers: Any) -> None:
     p.add_argument("--clear-rate-limit", action="store_true", help="remove the rate limit")
     p.add_argument("--clear-budget", action="store_true", help="remove the budget")
     p.add_argument("--clear-expiry", action="store_true", help="never expire")
+    p.add_argument("--clear-max-parallel", action="store_true", help="remove the parallel-requests limit")
     p = _action(ks, "rotate", "keys.rotate", conn, "give an issued key a new secret (printed once)")
     p.add_argument("name")
     p.add_argument("--grace", type=float, default=0.0, metavar="SECONDS",

@@ -80,9 +80,10 @@ def key_rows(keys: list[dict[str, Any]]) -> str:
 
 def key_fields(k: dict[str, Any]) -> str:
     rl = k.get("rate_limit")
+    parallel = [("max parallel", k["max_parallel_requests"])] if k.get("max_parallel_requests") else []
     return fields([("name", k["name"]), ("source", k["source"]), ("models", k["models"]), ("prefix", k.get("key_prefix")),
                    ("rpm", _limit(rl, "requests_per_minute")), ("tpm", _limit(rl, "tokens_per_minute")),
-                   ("budget", k.get("budget")), ("created", when(k.get("created_at"))),
+                   ("budget", k.get("budget")), *parallel, ("created", when(k.get("created_at"))),
                    ("expires", when(k.get("expires_at"))), ("status", _key_status(k))])
 
 
@@ -114,6 +115,8 @@ async def keys_create(c: AdminClient, args: argparse.Namespace) -> int:
         body["budget"] = args.budget
     if args.expires_in is not None:
         body["expires_in"] = args.expires_in
+    if args.max_parallel is not None:
+        body["max_parallel_requests"] = args.max_parallel
     _print_secret(args, await c.create_key(body))
     return 0
 
@@ -161,8 +164,11 @@ async def keys_update(c: AdminClient, args: argparse.Namespace) -> int:
         patch["expires_at"] = time.time() + args.expires_in
     if args.clear_expiry:
         patch["expires_at"] = None
+    _conflict(args.max_parallel is not None, args.clear_max_parallel, "--max-parallel", "--clear-max-parallel")
+    if args.max_parallel is not None or args.clear_max_parallel:
+        patch["max_parallel_requests"] = args.max_parallel
     if not patch:
-        raise UsageError("nothing to update: pass --models, --rpm, --tpm, --budget, --expires-in or a --clear-* flag")
+        raise UsageError("nothing to update: pass --models, --rpm, --tpm, --budget, --expires-in, --max-parallel or a --clear-* flag")
     key = await c.update_key(args.name, patch)
     _out(args, key, lambda: f"updated key '{args.name}'\n{key_fields(key)}")
     return 0

@@ -7,6 +7,7 @@ import sys
 
 from crabllm import __version__
 from crabllm.cli.admin import add_admin_parsers
+from crabllm.cli.check import add_check_parser
 from crabllm.cli.openapi import add_openapi_parser
 from tui.cli import add_tui_parser
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Write a commented starter config (mode 0600) with a fresh admin token and key.")
     init.add_argument("-o", "--out", default=DEFAULT_CONFIG, help="where to write it (default: crabllm.toml)")
     init.add_argument("-f", "--force", action="store_true", help="overwrite an existing file")
+    add_check_parser(sub, default_config=DEFAULT_CONFIG, parents=[verbose])
     add_tui_parser(sub, parents=[verbose])
     add_openapi_parser(sub)
     add_admin_parsers(sub)
@@ -55,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         from tui.cli import run_tui
 
         return run_tui(args)
+    if command == "check":
+        from crabllm.cli.check import run_check
+
+        return run_check(args.config)
     if command == "openapi":
         from crabllm.cli.openapi import run_openapi
 

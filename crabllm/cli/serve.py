@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import socket
@@ -22,6 +23,21 @@ log = logging.getLogger("crabllm.serve")
 def fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 1
+
+
+async def _storage_problem(config: Config, path: Path) -> str | None:
+    """Open and ping the configured storage once before serving: one clear line instead of a failed
+    lifespan's traceback when, say, Redis is down."""
+    from crabllm.errors import CrabError
+    from crabllm.storage.factory import open_storage
+
+    try:
+        storage = await open_storage(config.storage.kind, config.storage.path, base_dir=path.resolve().parent)
+    except CrabError as e:
+        return (f"{path}: storage: cannot open {config.storage.kind} storage: {e.message} "
+                "(fix: start it, or correct [storage] path)")
+    await storage.close()
+    return None
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -72,6 +88,9 @@ def run_serve(config_path: str, bind: str | None, verbosity: int, workers: int =
     if workers > 1 and config.storage.kind == "memory":
         return fail(f"{path}: storage.kind: --workers {workers} needs shared storage; memory storage is per process "
                     '(fix: set [storage] kind = "sqlite" or "redis", or run one worker)')
+    problem = asyncio.run(_storage_problem(config, path))
+    if problem is not None:
+        return fail(problem)
     try:
         sock = bind_socket(host, port)
     except OSError as e:

@@ -41,11 +41,16 @@ def expand_string(value: str, env: Mapping[str, str], path: str, missing: list[t
 
 def expand(data: Any, env: Mapping[str, str]) -> Any:
     """Return a copy of `data` with every string interpolated; raise MissingVariables."""
-    missing: list[tuple[str, str]] = []
-    out = _walk(data, env, "", missing)
+    out, missing = expand_all(data, env)
     if missing:
         raise MissingVariables(missing)
     return out
+
+
+def expand_all(data: Any, env: Mapping[str, str]) -> tuple[Any, list[tuple[str, str]]]:
+    """The interpolated copy (a missing variable becomes "") and every (toml_path, variable) missing."""
+    missing: list[tuple[str, str]] = []
+    return _walk(data, env, "", missing), missing
 
 
 def _walk(node: Any, env: Mapping[str, str], path: str, missing: list[tuple[str, str]]) -> Any:

@@ -22,6 +22,9 @@ from crabllm.extensions.usage import increments
 from crabllm.registry import KeyEntry
 from crabllm.storage.base import Increment, Storage
 
+#: Endpoints whose non-stream answers the cache may keep (JSON bodies keyed on the request bytes).
+CACHED_ENDPOINTS = ("chat", "messages", "responses")
+
 
 class Pipeline:
     def __init__(self, config: Config, storage: Storage, audit: AuditLog) -> None:
@@ -38,7 +41,7 @@ class Pipeline:
     def start(self, key: KeyEntry | None, model: str, endpoint: str, stream: bool, body: bytes) -> Call:
         call = Call(principal=principal_of(key), key=key, model=model, endpoint=endpoint, stream=stream, body=body,
                     now=time.time())
-        if self.cache is not None and not stream and endpoint in ("chat", "messages"):
+        if self.cache is not None and not stream and endpoint in CACHED_ENDPOINTS:
             call.headers.append((b"x-crabllm-cache", b"miss"))
         return call
 
@@ -60,7 +63,7 @@ class Pipeline:
                 await self.storage.incr_many(undo)
                 call.budget_key = None  # settled: nothing left for failed() to give back
                 raise error
-        if self.cache is None or call.stream or call.endpoint not in ("chat", "messages"):
+        if self.cache is None or call.stream or call.endpoint not in CACHED_ENDPOINTS:
             return None
         cached = await self.cache.lookup(call)
         if cached is not None:

@@ -9,12 +9,14 @@ import aiohttp
 import msgspec
 
 from crabllm.config.schema import ProviderConfig
+from crabllm.config.secret import reveal
 from crabllm.errors import UnsupportedOperation, UpstreamError, UpstreamProtocolError
 from crabllm.providers.base import Endpoint
 from crabllm.providers.openai import AiohttpUpstream
 from crabllm.providers.timeouts import Timeouts
 from crabllm.providers.transport import (
-    EventTranslator, Poster, TranslatedUpstream, decode_json, decode_request, encode, openai_error, sse_chunks,
+    EventTranslator, Poster, TranslatedUpstream, decode_json, decode_request, encode, encode_request, openai_error,
+    sse_chunks,
 )
 from crabllm.translate.anthropic_out import AnthropicStreamToOpenAI, anthropic_to_openai_response, openai_to_anthropic_request
 from crabllm.translate.sse import SSEDecoder, event_json
@@ -123,7 +125,7 @@ class AnthropicProvider:
         self.max_retries = cfg.max_retries
         self.base_url = anthropic_base_url(cfg.base_url or DEFAULT_BASE_URL)
         self.version = cfg.api_version or ANTHROPIC_VERSION
-        key = cfg.api_key or ""
+        key = reveal(cfg.api_key)
         # Bodies are parsed or relayed byte for byte, so they must arrive uncompressed.
         self._headers = {"content-type": "application/json", "accept-encoding": "identity"}
         self._beta: str | None = None
@@ -159,9 +161,9 @@ class AnthropicProvider:
         else:
             out.pop("stream", None)
         headers = self._request_headers(None, beta if isinstance(beta, str) else None)
-        resp = await self._poster.post(f"{self.base_url}/messages", encode(out), headers, stream)
+        raw = await self._poster.post(f"{self.base_url}/messages", encode_request(out), headers, stream)
         if stream:
-            return TranslatedUpstream(resp, stream=AnthropicSSEStream(model))
+            return TranslatedUpstream(raw, stream=AnthropicSSEStream(model))
 
         def convert(raw: bytes) -> bytes:
             data = decode_json(raw, f"provider '{self.name}'")
@@ -169,14 +171,14 @@ class AnthropicProvider:
                 raise UpstreamProtocolError(f"provider '{self.name}' returned a response that is not a JSON object")
             return encode(anthropic_to_openai_response(data, str(data.get("model") or model)))
 
-        return TranslatedUpstream(resp, convert=convert)
+        return TranslatedUpstream(raw, convert=convert)
 
     async def send_native(self, path: str, body: bytes, stream: bool, *, version: str | None = None,
                           beta: str | None = None) -> AiohttpUpstream:
         """POST Anthropic-shaped bytes to `<base>/<path>`; errors keep the upstream's own body."""
         headers = self._request_headers(version, beta)
-        resp = await self._native.post(f"{self.base_url}/{path}", body, headers, stream)
-        return AiohttpUpstream(resp)
+        raw = await self._native.post(f"{self.base_url}/{path}", body, headers, stream)
+        return raw
 
     async def close(self) -> None:
         """The session is shared and owned by the server; nothing to release here."""

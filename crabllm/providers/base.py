@@ -17,6 +17,8 @@ class Endpoint(enum.Enum):
     IMAGES = "images/generations"
     SPEECH = "audio/speech"
     TRANSCRIPTIONS = "audio/transcriptions"
+    RESPONSES = "responses"
+    RESPONSES_INPUT_TOKENS = "responses/input_tokens"
 
 
 class Upstream(Protocol):
@@ -32,6 +34,9 @@ class Upstream(Protocol):
     def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive (streaming); SSE in the OpenAI chunk format."""
         ...
+
+    # Optional: `async peek(wait) -> bytes`, the first body bytes, waiting at most `wait` seconds
+    # (then not yielded again by `chunks`); see crabllm.server.relay.prime.
 
     def close(self) -> None:
         """Release the connection at once; safe to call twice."""

@@ -13,11 +13,13 @@ import msgspec
 from yarl import URL
 
 from crabllm.config.schema import ProviderConfig
+from crabllm.config.secret import reveal
 from crabllm.errors import ConfigError, CrabError, UnsupportedOperation, UpstreamError, UpstreamProtocolError
 from crabllm.providers.base import Endpoint
 from crabllm.providers.timeouts import Timeouts
 from crabllm.providers.transport import (
-    EventTranslator, Poster, TranslatedUpstream, decode_json, decode_request, encode, openai_error, sse_chunks,
+    EventTranslator, Poster, TranslatedUpstream, decode_json, decode_request, encode, encode_request, openai_error,
+    sse_chunks,
 )
 from crabllm.translate.bedrock import ConverseStreamToOpenAI, converse_to_openai_response, openai_to_converse_request
 from crabllm.translate.eventstream import EventStreamDecoder, frame_to_event
@@ -34,11 +36,11 @@ def bedrock_credentials(cfg: ProviderConfig, env: Mapping[str, str]) -> tuple[st
     """(access key, secret key, session token) from the config, else the standard AWS variables."""
     if cfg.access_key or cfg.secret_key:
         if cfg.access_key and cfg.secret_key:
-            return cfg.access_key, cfg.secret_key, cfg.session_token or None
+            return cfg.access_key.reveal(), cfg.secret_key.reveal(), reveal(cfg.session_token) or None
         return None
     access, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
     if access and secret:
-        return access, secret, cfg.session_token or env.get("AWS_SESSION_TOKEN") or None
+        return access, secret, reveal(cfg.session_token) or env.get("AWS_SESSION_TOKEN") or None
     return None
 
 
@@ -109,7 +111,8 @@ class BedrockProvider:
         self._access, self._secret, self._token = credentials
         self.base_url = (cfg.base_url or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip("/")
         self._host = _host(self.base_url)
-        self._poster = Poster(session, name, Timeouts(cfg), bedrock_error(name))
+        self._poster = Poster(session, name, Timeouts(cfg), bedrock_error(name),
+                              stream_type="application/vnd.amazon.eventstream")
 
     def supports(self, endpoint: Endpoint) -> bool:
         return endpoint is Endpoint.CHAT
@@ -128,13 +131,13 @@ class BedrockProvider:
                    content_type: str | None = None) -> TranslatedUpstream:
         if endpoint is not Endpoint.CHAT:
             raise UnsupportedOperation(f"provider '{self.name}' (kind bedrock) does not support /v1/{endpoint.value}")
-        payload = encode(openai_to_converse_request(decode_request(body)))
+        payload = encode_request(openai_to_converse_request(decode_request(body)))
         url = self.base_url + converse_path(model, stream)
         headers = self.signed_headers(url, payload, stream)
         # encoded=True: the model id's %3A must reach AWS exactly as it was signed.
-        resp = await self._poster.post(URL(url, encoded=True), payload, headers, stream)
+        raw = await self._poster.post(URL(url, encoded=True), payload, headers, stream)
         if stream:
-            return TranslatedUpstream(resp, stream=ConverseEventStream(model))
+            return TranslatedUpstream(raw, stream=ConverseEventStream(model))
 
         def convert(raw: bytes) -> bytes:
             data = decode_json(raw, f"provider '{self.name}'")
@@ -142,7 +145,7 @@ class BedrockProvider:
                 raise UpstreamProtocolError(f"provider '{self.name}' returned a response that is not a JSON object")
             return encode(converse_to_openai_response(data, model))
 
-        return TranslatedUpstream(resp, convert=convert)
+        return TranslatedUpstream(raw, convert=convert)
 
     async def close(self) -> None:
         """The session is shared and owned by the server; nothing to release here."""

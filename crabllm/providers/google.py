@@ -10,11 +10,13 @@ import aiohttp
 import msgspec
 
 from crabllm.config.schema import ProviderConfig
+from crabllm.config.secret import reveal
 from crabllm.errors import UnsupportedOperation, UpstreamError, UpstreamProtocolError
 from crabllm.providers.base import Endpoint
 from crabllm.providers.timeouts import Timeouts
 from crabllm.providers.transport import (
-    EventTranslator, Poster, TranslatedUpstream, decode_json, decode_request, encode, openai_error, sse_chunks,
+    EventTranslator, Poster, TranslatedUpstream, decode_json, decode_request, encode, encode_request, openai_error,
+    sse_chunks,
 )
 from crabllm.translate.gemini import GeminiStreamToOpenAI, gemini_to_openai_response, openai_to_gemini_request
 from crabllm.translate.sse import SSEDecoder, event_json
@@ -73,7 +75,7 @@ class GoogleProvider:
         self.max_retries = cfg.max_retries
         self.base_url = (cfg.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._headers = {"content-type": "application/json", "accept-encoding": "identity",
-                         "x-goog-api-key": cfg.api_key or ""}
+                         "x-goog-api-key": reveal(cfg.api_key)}
         self._poster = Poster(session, name, Timeouts(cfg), gemini_error(name))
 
     def supports(self, endpoint: Endpoint) -> bool:
@@ -91,9 +93,9 @@ class GoogleProvider:
         req = decode_request(body)
         req["model"] = model
         out = openai_to_gemini_request(req)
-        resp = await self._poster.post(self.url(model, stream), encode(out), self._headers, stream)
+        raw = await self._poster.post(self.url(model, stream), encode_request(out), self._headers, stream)
         if stream:
-            return TranslatedUpstream(resp, stream=GeminiSSEStream(model))
+            return TranslatedUpstream(raw, stream=GeminiSSEStream(model))
 
         def convert(raw: bytes) -> bytes:
             data = decode_json(raw, f"provider '{self.name}'")
@@ -101,7 +103,7 @@ class GoogleProvider:
                 raise UpstreamProtocolError(f"provider '{self.name}' returned a response that is not a JSON object")
             return encode(gemini_to_openai_response(data, model))
 
-        return TranslatedUpstream(resp, convert=convert)
+        return TranslatedUpstream(raw, convert=convert)
 
     async def close(self) -> None:
         """The session is shared and owned by the server; nothing to release here."""

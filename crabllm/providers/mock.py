@@ -96,7 +96,7 @@ class MockProvider:
         self._dims = cfg.mock_dimensions
 
     def supports(self, endpoint: Endpoint) -> bool:
-        return True
+        return endpoint not in (Endpoint.RESPONSES, Endpoint.RESPONSES_INPUT_TOKENS)  # /v1/responses is translated
 
     async def send(self, endpoint: Endpoint, body: bytes, model: str, stream: bool, *,
                    content_type: str | None = None) -> MockUpstream:
@@ -108,7 +108,7 @@ class MockProvider:
             return MockUpstream(**media_answer(endpoint, body, content_type))
         try:
             req = _chat_dec.decode(body)
-        except msgspec.DecodeError as e:
+        except (msgspec.DecodeError, RecursionError) as e:  # decoded deeper in the stack than the view was
             raise InvalidRequest(f"invalid chat request: {e}") from None
         prompt = " ".join(message_text(m.content) for m in req.messages)
         reply = self._reply if self._reply is not None else _echo(req.messages)
@@ -142,7 +142,7 @@ class MockProvider:
     def _embeddings(self, body: bytes, model: str) -> bytes:
         try:
             req = _embed_dec.decode(body)
-        except msgspec.DecodeError as e:
+        except (msgspec.DecodeError, RecursionError) as e:
             raise InvalidRequest(f"invalid embeddings request: {e}") from None
         inputs = [req.input] if isinstance(req.input, str) or (req.input and isinstance(req.input[0], int)) else req.input
         data = []

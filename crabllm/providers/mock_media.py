@@ -54,7 +54,7 @@ def tiny_wav(samples: int = 800) -> bytes:
 def image_response(body: bytes) -> bytes:
     try:
         req = _image_dec.decode(body)
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, RecursionError) as e:  # decoded deeper in the stack than the view was
         raise InvalidRequest(f"invalid image request: {e}") from None
     n = req.n if req.n is not None else 1
     if not 1 <= n <= 10:
@@ -68,7 +68,7 @@ def speech_response(body: bytes) -> tuple[list[bytes], str]:
     """Audio bytes in a few pieces, and their content type."""
     try:
         req = _speech_dec.decode(body)
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, RecursionError) as e:
         raise InvalidRequest(f"invalid speech request: {e}") from None
     fmt = req.response_format or "mp3"
     if fmt not in SPEECH_TYPES:

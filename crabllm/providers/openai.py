@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import aiohttp
 
 from crabllm.config.schema import ProviderConfig
-from crabllm.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from crabllm.config.secret import reveal
+from crabllm.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
 from crabllm.providers.base import Endpoint, parse_retry_after
 from crabllm.providers.timeouts import Timeouts
 from crabllm.providers.payload import body_payload
@@ -18,6 +20,9 @@ AZURE_API_VERSION = "2024-10-21"
 _ENDPOINT_SUFFIXES = ("/chat/completions", "/embeddings", "/audio/transcriptions", "/audio/speech",
                       "/images/generations", "/models")
 MAX_ERROR_BODY = 64 * 1024
+#: Endpoints whose `stream: true` answer must be Server-Sent Events.
+SSE_ENDPOINTS = frozenset({Endpoint.CHAT, Endpoint.RESPONSES})
+NATIVE_RESPONSES_KINDS = frozenset({"openai", "azure"})
 
 
 def normalize_base_url(url: str) -> str:
@@ -39,6 +44,36 @@ class AiohttpUpstream:
         self.status = resp.status
         self.content_type = resp.headers.get("content-type", "application/json")
         self._first = first  # body bytes already read while waiting for the first byte
+
+    def buffered(self) -> bytes:
+        """Body bytes that arrived with the headers (or were read ahead), taken without waiting."""
+        data, self._first = self._first, b""
+        try:
+            more = self._resp.content.read_nowait()
+        except (aiohttp.ClientError, OSError, RuntimeError, TimeoutError):
+            more = b""  # a broken body is reported by the first read of `chunks`
+        return data + more if data and more else data or more
+
+    async def peek(self, wait: float) -> bytes:
+        """The first body bytes, waiting at most `wait` seconds for them (b"" if none came by then).
+
+        Taken from the stream (`chunks` does not yield them again). Cancelling `readany` on the
+        deadline loses nothing: aiohttp keeps arriving bytes in its buffer for the next read.
+        """
+        data = self.buffered()
+        if data or wait <= 0:
+            return data
+        try:
+            async with asyncio.timeout(wait) as deadline:
+                return await self._resp.content.readany()
+        except TimeoutError:
+            if deadline.expired():
+                return b""
+            self.close()
+            raise UpstreamTimeout("the upstream stream went silent (stream_idle_timeout)") from None
+        except (aiohttp.ClientError, OSError) as e:
+            self.close()
+            raise UpstreamUnavailable(f"upstream stream broke: {_describe(e)}") from None
 
     async def read(self) -> bytes:
         # The request's aiohttp total timeout also covers reading the body.
@@ -90,20 +125,26 @@ class OpenAICompatProvider:
         self.base_url = base
         self._azure = cfg.kind == "azure"
         if self._azure:
-            self._headers = {"api-key": cfg.api_key or "", "content-type": "application/json"}
+            self._headers = {"api-key": reveal(cfg.api_key), "content-type": "application/json"}
             self._api_version = cfg.api_version or AZURE_API_VERSION
         else:
             self._headers = {"content-type": "application/json"}
             if cfg.api_key:
-                self._headers["authorization"] = f"Bearer {cfg.api_key}"
+                self._headers["authorization"] = f"Bearer {cfg.api_key.reveal()}"
         self._urls = {ep: f"{base}/{ep.value}" for ep in Endpoint}
         self._azure_urls: dict[tuple[Endpoint, str], str] = {}
+        #: Speaks /v1/responses itself (bytes pass through); otherwise the gateway translates to chat.
+        self.responses = cfg.responses if cfg.responses is not None else cfg.kind in NATIVE_RESPONSES_KINDS
+        if self._azure:
+            # Azure serves Responses only on its v1 surface: no deployment segment, the deployment is `model`.
+            for ep in (Endpoint.RESPONSES, Endpoint.RESPONSES_INPUT_TOKENS):
+                self._urls[ep] = f"{base}/openai/v1/{ep.value}"
 
     def supports(self, endpoint: Endpoint) -> bool:
-        return True
+        return self.responses or endpoint not in (Endpoint.RESPONSES, Endpoint.RESPONSES_INPUT_TOKENS)
 
     def url(self, endpoint: Endpoint, model: str) -> str:
-        if not self._azure:
+        if not self._azure or endpoint in (Endpoint.RESPONSES, Endpoint.RESPONSES_INPUT_TOKENS):
             return self._urls[endpoint]
         key = (endpoint, model)
         url = self._azure_urls.get(key)
@@ -132,6 +173,8 @@ class OpenAICompatProvider:
             raise UpstreamUnavailable(f"cannot reach provider '{self.name}': {_describe(e)}") from None
         if resp.status >= 400:
             await _raise_for_status(resp, self.name)
+        if stream and endpoint in SSE_ENDPOINTS:
+            await check_stream_type(resp, self.name, "text/event-stream", first)
         return AiohttpUpstream(resp, first)
 
     async def close(self) -> None:
@@ -147,6 +190,24 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, provider: str) -> None
         resp.close()
     raise UpstreamError(resp.status, body, provider=provider, retry_after=parse_retry_after(resp.headers.get("retry-after")),
                         content_type=resp.headers.get("content-type", "application/json"))
+
+
+async def check_stream_type(resp: aiohttp.ClientResponse, provider: str, expected: str, first: bytes = b"") -> None:
+    """A 2xx answer to a streaming request must be a stream: a JSON body or an HTML page is a 502 before
+    anything reaches the client (and another deployment may serve the request)."""
+    content_type = resp.headers.get("content-type", "")
+    if content_type.partition(";")[0].strip().lower() == expected:
+        return
+    try:
+        body = first + await resp.content.read(512)
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        body = first
+    finally:
+        resp.close()
+    snippet = body[:200].decode("utf-8", "replace").strip()
+    raise UpstreamProtocolError(f"provider '{provider}' answered a streaming request with "
+                                f"{content_type or 'no content-type'} instead of {expected}"
+                                + (f": {snippet}" if snippet else ""))
 
 
 def _describe(e: BaseException) -> str:

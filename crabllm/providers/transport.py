@@ -12,7 +12,7 @@ from yarl import URL
 from crabllm.errors import CrabError, InvalidRequest, UpstreamError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnavailable
 from crabllm.providers.base import parse_retry_after
 from crabllm.providers.timeouts import Timeouts
-from crabllm.providers.openai import MAX_ERROR_BODY, AiohttpUpstream
+from crabllm.providers.openai import MAX_ERROR_BODY, AiohttpUpstream, check_stream_type
 from crabllm.providers.payload import body_payload
 
 DONE = b"data: [DONE]\n\n"
@@ -66,22 +66,35 @@ def encode(obj: Any) -> bytes:
     return _enc.encode(obj)
 
 
+def encode_request(obj: Any) -> bytes:
+    """A translated request body; one nested past the encoder's depth limit is the client's 400."""
+    try:
+        return _enc.encode(obj)
+    except RecursionError:
+        # A translation wraps client values a few levels deeper than the client sent them.
+        raise InvalidRequest("request body is nested too deeply to translate") from None
+
+
 class Poster:
     """POSTs for one provider with its timeout rules: the whole answer, or only the headers of a stream."""
 
-    def __init__(self, session: aiohttp.ClientSession, provider: str, timeouts: Timeouts, error: ErrorMapper) -> None:
+    def __init__(self, session: aiohttp.ClientSession, provider: str, timeouts: Timeouts, error: ErrorMapper, *,
+                 stream_type: str = "text/event-stream") -> None:
         self._session = session
         self._provider = provider
         self._timeouts = timeouts
         self._error = error
+        self._stream_type = stream_type  # what a 2xx answer to a streaming request must be
 
-    async def post(self, url: str | URL, body: bytes, headers: Mapping[str, str], stream: bool) -> aiohttp.ClientResponse:
+    async def post(self, url: str | URL, body: bytes, headers: Mapping[str, str], stream: bool) -> AiohttpUpstream:
         session = self._session
         data = body_payload(body)
         timeouts = self._timeouts
+        first = b""
         try:
             if stream:
-                resp, _ = await timeouts.open_stream(session.post(url, data=data, headers=headers, timeout=timeouts.stream))
+                resp, first = await timeouts.open_stream(session.post(url, data=data, headers=headers,
+                                                                      timeout=timeouts.stream))
             else:
                 resp = await session.post(url, data=data, headers=headers, timeout=timeouts.unary)
         except TimeoutError:
@@ -99,7 +112,9 @@ class Poster:
             if error.retry_after is None:
                 error.retry_after = parse_retry_after(resp.headers.get("retry-after"))
             raise error
-        return resp
+        if stream:
+            await check_stream_type(resp, self._provider, self._stream_type, first)
+        return AiohttpUpstream(resp, first)
 
 
 class StreamTranslator(Protocol):
@@ -123,13 +138,28 @@ class TranslatedUpstream:
 
     __slots__ = ("_raw", "_convert", "_stream", "status", "content_type")
 
-    def __init__(self, resp: aiohttp.ClientResponse, *, convert: Callable[[bytes], bytes] | None = None,
+    def __init__(self, raw: AiohttpUpstream, *, convert: Callable[[bytes], bytes] | None = None,
                  stream: StreamTranslator | None = None) -> None:
-        self._raw = AiohttpUpstream(resp)
+        self._raw = raw
         self._convert = convert
         self._stream = stream
-        self.status = resp.status
+        self.status = raw.status
         self.content_type = "text/event-stream" if stream is not None else "application/json"
+
+    async def peek(self, wait: float) -> bytes:
+        """The translation of the first body bytes (see AiohttpUpstream.peek); an error in them is raised
+        at once when nothing before it could be translated (so it is still a 502 that may fall over)."""
+        translator = self._stream
+        if translator is None:
+            return b""
+        data = await self._raw.peek(wait)
+        if not data:
+            return b""
+        out = translator.feed(data)
+        if translator.error is not None and not out:
+            self._raw.close()
+            raise translator.error
+        return out
 
     async def read(self) -> bytes:
         raw = await self._raw.read()
@@ -145,6 +175,8 @@ class TranslatedUpstream:
         if translator is None:
             raise UpstreamProtocolError("this upstream answer is not a stream")
         try:
+            if translator.error is not None:  # found by `peek`, after output that went first
+                raise translator.error
             async for data in self._raw.chunks():
                 out = translator.feed(data)
                 if out:
@@ -152,6 +184,12 @@ class TranslatedUpstream:
                 if translator.error is not None:
                     raise translator.error
             tail = translator.finish()
+        except CrabError:
+            salvage = getattr(translator, "salvage", None)
+            usage = salvage() if salvage is not None else b""
+            if usage:
+                yield usage  # the tokens seen before the failure are still booked
+            raise
         finally:
             self._raw.close()
         if translator.error is not None:
@@ -182,6 +220,11 @@ class EventTranslator:
 
     def _chunks(self, event: Any) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+    def salvage(self) -> bytes:
+        """After a failure: the usage chunk for what the upstream reported so far (if anything)."""
+        tr = getattr(self, "_tr", None)
+        return sse_chunks(tr.finish()) if tr is not None else b""
 
 
 #: What a translator raises when a 2xx body has an unexpected shape (a string where an object belongs…).

@@ -39,14 +39,15 @@ def config_status(gw: Gateway) -> ConfigStatus:
 def _config_key_info(name: str, entry: KeyEntry, prefix: str | None) -> KeyInfo:
     models = ["*"] if entry.models is None else sorted(entry.models)
     return KeyInfo(name=name, source="config", models=models, key_prefix=prefix, rate_limit=entry.rate_limit,
-                   budget=entry.budget)
+                   budget=entry.budget, max_parallel_requests=entry.max_parallel_requests)
 
 
 def _issued_info(record: IssuedKey) -> KeyInfo:
     expired = record.expires_at is not None and time.time() >= record.expires_at
     return KeyInfo(name=record.name, source="issued", models=record.models, key_prefix=record.prefix + "…",
                    rate_limit=record.rate_limit, budget=record.budget, expires_at=record.expires_at,
-                   created_at=record.created_at, expired=expired, previous_expires_at=record.previous_expires_at)
+                   created_at=record.created_at, expired=expired, previous_expires_at=record.previous_expires_at,
+                   max_parallel_requests=record.max_parallel_requests)
 
 
 def _config_keys(gw: Gateway) -> dict[str, KeyInfo]:
@@ -54,8 +55,8 @@ def _config_keys(gw: Gateway) -> dict[str, KeyInfo]:
     out = {}
     for k in reg.config.keys:
         entry = KeyEntry(name=k.name, models=None if "*" in k.models else frozenset(k.models),
-                         rate_limit=k.rate_limit, budget=k.budget)
-        out[k.name] = _config_key_info(k.name, entry, (k.key[:8] + "…") if k.key else None)
+                         rate_limit=k.rate_limit, budget=k.budget, max_parallel_requests=k.max_parallel_requests)
+        out[k.name] = _config_key_info(k.name, entry, (k.key.reveal()[:8] + "…") if k.key else None)
     return out
 
 

@@ -60,7 +60,9 @@ def metrics_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseR
 @get("/metrics", guards=[metrics_guard], summary="Prometheus metrics (admin token unless metrics_public = true)",
      media_type=CONTENT_TYPE, tags=["observability"])
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return Response(gateway_of(request).observer.metrics.render(), media_type=CONTENT_TYPE)
+    gw = gateway_of(request)
+    gw.observer.metrics.publish_loads(gw.loads)  # this worker's loads as of now; the others' as of their last second
+    return Response(gw.observer.metrics.render(), media_type=CONTENT_TYPE)
 
 
 OBS_HANDLERS = [stats, events]

@@ -16,6 +16,7 @@ from litestar.params import FromPath, JSONBody
 from crabllm.breaker import deployment_id
 from crabllm.config.loader import config_from_raw
 from crabllm.config.schema import ProviderConfig
+from crabllm.config.secret import Secret, reveal
 from crabllm.config.validate import OPENAI_WIRE_KINDS, TRANSLATED_KINDS
 from crabllm.errors import ConfigError, CrabError, InvalidRequest, NotFound
 from crabllm.providers.base import Endpoint
@@ -30,17 +31,19 @@ PROBE_TIMEOUT = 10.0
 _MODELS = msgspec.json.Decoder(dict[str, Any])
 
 
-def mask(secret: str | None) -> str | None:
+def mask(secret: Secret | str | None) -> str | None:
+    if isinstance(secret, Secret):
+        secret = secret.reveal()
     if not secret:
         return None
     return secret[:6] + "…" if len(secret) > 12 else "***"
 
 
 def provider_info(gw: Gateway, name: str, cfg: ProviderConfig) -> ProviderInfo:
+    deployments = _deployments(gw, name, cfg)
     return ProviderInfo(name=name, kind=cfg.kind, models=list(cfg.models), weight=cfg.weight, max_retries=cfg.max_retries,
                         timeout=cfg.timeout, base_url=cfg.base_url, api_key=mask(cfg.api_key),
                         api_version=cfg.api_version, last_test=gw.provider_tests.get(name),
-    deployments = _deployments(gw, name, cfg)
                         health=_aggregate(name, deployments), deployments=deployments)
 
 
@@ -49,8 +52,13 @@ _SEVERITY = {"closed": 0, "rate_limited": 1, "half_open": 2, "open": 3}
 
 
 def _deployments(gw: Gateway, name: str, cfg: ProviderConfig) -> list[DeploymentHealth]:
-    return [DeploymentHealth(model=m, **gw.breaker.status(deployment_id(name, m)))  # type: ignore[arg-type]
-            for m in dict.fromkeys(cfg.models)]
+    out = []
+    for m in dict.fromkeys(cfg.models):
+        dep = deployment_id(name, m)
+        ewma, inflight = gw.loads.status(dep)
+        out.append(DeploymentHealth(model=m, **gw.breaker.status(dep), ewma_latency_ms=ewma,  # type: ignore[arg-type]
+                                    inflight=inflight))
+    return out
 
 
 def _aggregate(name: str, deployments: list[DeploymentHealth]) -> ProviderHealth:
@@ -182,7 +190,7 @@ async def test_provider(request: Request[Any, Any, Any], name: FromPath[str]) ->
     else:
         try:
             models = await discover_models(gw.session, cfg.kind if cfg.kind in OPENAI_WIRE_KINDS else "openai",
-                                           cfg.base_url, cfg.api_key)
+                                           cfg.base_url, reveal(cfg.api_key) or None)
             result = ProviderTest(ok=True, latency_ms=_ms(started), status=200, models=models, tested_at=time.time())
         except InvalidRequest as e:
             result = ProviderTest(ok=False, latency_ms=_ms(started), error=e.message, tested_at=time.time())

@@ -15,17 +15,20 @@ from pathlib import Path
 
 from crabllm.config.loader import load_config
 from crabllm.config.schema import Config
+from crabllm.config.secret import Secret, enc_hook
 from crabllm.errors import CrabError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from crabllm.server.admin import admin_router
 from crabllm.server.admin_ext import EXTENSION_HANDLERS
 from crabllm.server.admin_obs import OBS_HANDLERS, metrics
 from crabllm.server.admin_providers import PROVIDER_HANDLERS
-from crabllm.server.fastpath import FastPath, asgi_routes
+from crabllm.server.fastpath import FastPath, asgi_prefixes, asgi_routes
 from crabllm.server.media import Media
 from crabllm.server.messages import Messages
 from crabllm.server.meta import Meta
 from crabllm.server.openapi import openapi_handlers
 from crabllm.server.proxy import Proxy
+from crabllm.server.responses import Responses
+from crabllm.server.responses_state import ResponsesState
 from crabllm.server.runtime import Gateway, new_session
 from crabllm.storage.factory import open_storage
 
@@ -84,6 +87,8 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
         try:
             gateway.audit.start()
             gateway.breaker.start()
+            gateway.parallel.start()
+            gateway.load_gauges.start()
             await gateway.keys.start()
             gateway.streams.start()
             gateway.reloader.start()
@@ -92,8 +97,12 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
             await gateway.reloader.stop()
             await gateway.keys.stop()
             await gateway.streams.stop()
+            await gateway.responses.stop()
             await gateway.audit.stop()
             await gateway.breaker.stop()
+            await gateway.telemetry.stop()  # flush the spans still queued
+            await gateway.parallel.stop()
+            await gateway.load_gauges.stop()
             await session.close()
             await storage.close()
 
@@ -105,9 +114,11 @@ def create_app(config_path: str, config: Config | None = None, *, seed: int | No
         exception_handlers={HTTPException: _on_http_exception, CrabError: _on_crab_error, Exception: _on_exception},
         openapi_config=None,
         logging_config=None,
+        # A credential that ever reaches a response is written masked, never as its value.
+        type_encoders={Secret: enc_hook},
         debug=False,
     )
-    return FastPath(app, asgi_routes(handlers))  # type: ignore[return-value]
+    return FastPath(app, asgi_routes(handlers), asgi_prefixes(handlers))  # type: ignore[return-value]
 
 
 def _handlers(state: dict[str, Gateway]) -> list[Any]:
@@ -165,10 +176,26 @@ def _handlers(state: dict[str, Gateway]) -> list[Any]:
     async def transcriptions(scope: Any, receive: Any, send: Any) -> None:
         await target("media").transcriptions(scope, receive, send)
 
-    return [chat, embeddings, models, usage, health, ready, messages, count_tokens, images, speech, transcriptions]
+    @asgi("/v1/responses", copy_scope=False)
+    async def responses(scope: Any, receive: Any, send: Any) -> None:
+        await target("responses").create(scope, receive, send)
+
+    @asgi("/v1/responses/input_tokens", copy_scope=False)
+    async def responses_input_tokens(scope: Any, receive: Any, send: Any) -> None:
+        await target("responses").input_tokens(scope, receive, send)
+
+    # Paths with an id: one handler parses them; served through the fast path's prefix table (see asgi_prefixes).
+    @asgi(path=["/v1/responses/{response_id:str}", "/v1/responses/{response_id:str}/input_items",
+                "/v1/responses/{response_id:str}/cancel"], copy_scope=False)
+    async def response_by_id(scope: Any, receive: Any, send: Any) -> None:
+        await target("responses_state").by_id(scope, receive, send)
+
+    return [chat, embeddings, models, usage, health, ready, messages, count_tokens, images, speech, transcriptions,
+            responses, responses_input_tokens, response_by_id]
 
 
-_TARGETS: dict[str, Any] = {"proxy": Proxy, "meta": Meta, "messages": Messages, "media": Media}
+_TARGETS: dict[str, Any] = {"proxy": Proxy, "meta": Meta, "messages": Messages, "media": Media,
+                            "responses": Responses, "responses_state": ResponsesState}
 
 
 def worker_app() -> Litestar:

@@ -18,9 +18,11 @@ ASGIHandler = Callable[[Any, Any, Any], Awaitable[None]]
 class FastPath:
     """Requests for the raw ASGI routes skip Litestar's routing; everything else goes to Litestar."""
 
-    def __init__(self, app: Litestar, routes: dict[str, ASGIHandler]) -> None:
+    def __init__(self, app: Litestar, routes: dict[str, ASGIHandler],
+                 prefixes: dict[str, ASGIHandler] | None = None) -> None:
         self.litestar = app
         self.routes = routes
+        self.prefixes = tuple((prefixes or {}).items())
 
     def begin_shutdown(self) -> None:
         """Called from the signal handler: end the admin event feeds; requests and streams drain."""
@@ -34,7 +36,10 @@ class FastPath:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            handler = self.routes.get(scope["path"])
+            path = scope["path"]
+            handler = self.routes.get(path)
+            if handler is None and self.prefixes:
+                handler = next((h for prefix, h in self.prefixes if path.startswith(prefix)), None)
             if handler is not None:
                 try:
                     await handler(scope, receive, send)
@@ -57,3 +62,18 @@ def asgi_routes(handlers: list[Any]) -> dict[str, ASGIHandler]:
                 if "{" not in path:
                     routes[path] = handler.fn
     return routes
+
+
+def asgi_prefixes(handlers: list[Any]) -> dict[str, ASGIHandler]:
+    """Map the static head of every parametrised path of `@asgi` handlers (e.g. "/v1/responses/") to its function.
+
+    Litestar's router raises KeyError for an ASGI route with path parameters, so these are served
+    here; they stay registered in Litestar so its route table (and the OpenAPI check) lists them.
+    """
+    prefixes: dict[str, ASGIHandler] = {}
+    for handler in handlers:
+        if type(handler).__name__ == "ASGIRouteHandler" and not getattr(handler, "is_mount", False):
+            for path in handler.paths:
+                if "{" in path:
+                    prefixes.setdefault(path[: path.index("{")], handler.fn)
+    return prefixes

@@ -23,7 +23,8 @@ class Exchange:
 
     __slots__ = ("scope", "receive", "send", "started", "request_id", "auth", "api_key", "key", "model",
                  "provider", "status", "prompt_tokens", "completion_tokens", "stream", "error", "content_length",
-                 "anthropic_version", "response_started", "dispatched", "extra", "cached", "body", "header_bytes")
+                 "anthropic_version", "response_started", "dispatched", "extra", "cached", "body", "header_bytes",
+                 "trace", "finishing")
 
     def __init__(self, scope: Scope, receive: Any, send: Any) -> None:
         self.scope = scope
@@ -49,6 +50,10 @@ class Exchange:
         self.cached = False
         self.body: bytes | None = None  # kept only when the logging extension logs bodies
         self.header_bytes = 0
+        self.trace: Any = None  # a crabllm.telemetry RequestTrace, only while tracing is on
+        #: Awaited once before the last response bytes go out (a parallel-request slot's release), so a
+        #: client that sends its next request on receiving this answer finds the slot free.
+        self.finishing: Any = None
         for name, value in scope["headers"]:
             self.header_bytes += len(name) + len(value)
             if name == b"authorization":
@@ -109,8 +114,14 @@ class Exchange:
         self.status = status
         headers.append((b"content-length", str(len(body)).encode()))
         self.response_started = True
+        if self.finishing is not None:
+            await self.finish_work()
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
+
+    async def finish_work(self) -> None:
+        finishing, self.finishing = self.finishing, None
+        await finishing()
 
     async def respond_error(self, error: CrabError, *, anthropic: bool = False, extra: Headers | None = None) -> None:
         self.error = error.message

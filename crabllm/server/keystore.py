@@ -28,7 +28,7 @@ _dec = msgspec.json.Decoder(IssuedKey)
 def entry_of(record: IssuedKey) -> KeyEntry:
     models = None if "*" in record.models else frozenset(record.models)
     return KeyEntry(name=record.name, models=models, rate_limit=record.rate_limit, budget=record.budget,
-                    source="issued", expires_at=record.expires_at)
+                    source="issued", expires_at=record.expires_at, max_parallel_requests=record.max_parallel_requests)
 
 
 class KeyStore:
@@ -96,7 +96,7 @@ class KeyStore:
         secret = new_secret()
         record = IssuedKey(name=body.name, sha256=hashlib.sha256(secret.encode()).hexdigest(), prefix=secret[:8],
                            models=body.models, created_at=time.time(), rate_limit=body.rate_limit,
-                           budget=body.budget, expires_at=expires_at)
+                           budget=body.budget, expires_at=expires_at, max_parallel_requests=body.max_parallel_requests)
         if not await self.storage.add(PREFIX + body.name, msgspec.json.encode(record)):
             raise Conflict(f"key '{body.name}' already exists")
         self._install({**self.records, record.name: record})

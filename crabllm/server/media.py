@@ -110,7 +110,7 @@ class Media:
         reg = gw.holder.current
         pipe = reg.pipeline
         call: Call | None = None
-        gw.observer.begin()
+        gw.observer.begin(ex)
         try:
             if scope["method"] != "POST":
                 raise MethodNotAllowed(f"use POST for /v1/{endpoint.value}")
@@ -132,6 +132,8 @@ class Media:
                 route = _route(reg, ex, view.model)
                 deployments = capable(route, endpoint)
                 body = model_body(raw, view.model, route.model)
+            if ex.key is not None and ex.key.max_parallel_requests:
+                ex.finishing = gw.parallel.releaser(await gw.parallel.acquire(ex.key, ex.key.max_parallel_requests))
             if pipe is not None:
                 # Rate limits and budgets apply; the upload itself is never kept for the extensions.
                 call = pipe.start(ex.key, route.model, _ENDPOINT_NAMES[endpoint], False,
@@ -139,9 +141,9 @@ class Media:
                 ex.extra = call.headers
                 await pipe.before(call)  # media answers are never cached
             if endpoint is Endpoint.SPEECH:
-                await self._speech(ex, deployments, body, route.model)
+                await self._speech(ex, deployments, body, route.model, route.strategy)
             else:
-                await self._unary(ex, deployments, endpoint, body, route.model, content_type)
+                await self._unary(ex, deployments, endpoint, body, route.model, content_type, route.strategy)
             if call is not None and pipe is not None:
                 served, call = call, None
                 cost = reg.cost(ex.provider, ex.model, ex.prompt_tokens, ex.completion_tokens)
@@ -154,6 +156,8 @@ class Media:
         finally:
             if call is not None and pipe is not None:
                 await pipe.failed(call)
+            if ex.finishing is not None:  # not given back yet (no answer was sent: an error, a disconnect)
+                await ex.finish_work()
             gw.observer.finish(ex, reg)
 
     @staticmethod
@@ -175,27 +179,29 @@ class Media:
         return route, buf
 
     async def _unary(self, ex: Exchange, deployments: tuple[Provider, ...], endpoint: Endpoint, body: Any,
-                     model: str, content_type: str | None) -> None:
+                     model: str, content_type: str | None, strategy: Any = None) -> None:
         async def call(provider: Provider) -> tuple[bytes, str]:
             upstream = await provider.send(endpoint, body, model, False, content_type=content_type)
             return await upstream.read(), upstream.content_type
 
         ex.dispatched = True
         (data, kind), provider, _ = await dispatch(deployments, call, self.gw.rng, model=model, retries=False,
-                                                   breaker=self.gw.breaker)
+                                                   breaker=self.gw.breaker, strategy=strategy, loads=self.gw.loads)
         ex.provider = provider.name
         usage = peek_usage(data)
         if usage is not None:
             ex.prompt_tokens, ex.completion_tokens = usage
         await ex.respond(200, data, ex.base_headers((kind or "application/json").encode("latin-1")))
 
-    async def _speech(self, ex: Exchange, deployments: tuple[Provider, ...], body: bytes, model: str) -> None:
+    async def _speech(self, ex: Exchange, deployments: tuple[Provider, ...], body: bytes, model: str,
+                      strategy: Any = None) -> None:
         async def call(provider: Provider) -> Upstream:
             return await provider.send(Endpoint.SPEECH, body, model, True)
 
         ex.dispatched = True
         upstream, provider, _ = await dispatch(deployments, call, self.gw.rng, model=model, retries=False,
-                                                   breaker=self.gw.breaker)
+                                               breaker=self.gw.breaker, strategy=strategy, loads=self.gw.loads,
+                                               hold=True)
         ex.provider = provider.name
         headers = ex.base_headers((upstream.content_type or "audio/mpeg").encode("latin-1"))
         await relay_stream(self.gw, ex, upstream, BytesRelay(), headers, keepalive=False)

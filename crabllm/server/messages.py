@@ -19,7 +19,7 @@ from crabllm.server.anthropic_relay import AnthropicFromOpenAIRelay, AnthropicPa
 from crabllm.server.auth import authenticate
 from crabllm.server.http import ClientGone, Exchange
 from crabllm.server.proxy import NO_RETRY, SSE_HEADERS, decode_view, model_body
-from crabllm.server.relay import relay_stream
+from crabllm.server.relay import prime, relay_stream
 from crabllm.server.runtime import Gateway
 from crabllm.translate.anthropic_in import anthropic_request_to_openai, openai_response_to_anthropic
 from crabllm.translate.common import as_int
@@ -88,7 +88,7 @@ class Messages:
         reg = gw.holder.current
         pipe = reg.pipeline
         call: Call | None = None
-        gw.observer.begin()
+        gw.observer.begin(ex)
         try:
             if scope["method"] != "POST":
                 raise MethodNotAllowed(f"use POST for {scope['path']}")
@@ -104,6 +104,8 @@ class Messages:
                 await self._count_tokens(ex, route, model_body(body, view.model, route.model), beta)
                 return
             ex.stream = stream = view.stream is True
+            if ex.key is not None and ex.key.max_parallel_requests:
+                ex.finishing = gw.parallel.releaser(await gw.parallel.acquire(ex.key, ex.key.max_parallel_requests))
             if pipe is not None:
                 call = pipe.start(ex.key, route.model, "messages", stream, body)
                 ex.extra = call.headers
@@ -133,6 +135,8 @@ class Messages:
         finally:
             if call is not None and pipe is not None:
                 await pipe.failed(call)
+            if ex.finishing is not None:  # not given back yet (no answer was sent: an error, a disconnect)
+                await ex.finish_work()
             gw.observer.finish(ex, reg)
 
     async def _pass(self, ex: Exchange, route: Route, body: bytes, stream: bool, beta: str | None) -> bytes | None:
@@ -144,21 +148,27 @@ class Messages:
         async def call(provider: Provider) -> Any:
             assert isinstance(provider, AnthropicProvider)
             upstream = await provider.send_native("messages", body, stream, version=version, beta=beta)
-            return upstream if stream else await upstream.read()
+            if stream:
+                relay = AnthropicPassRelay()
+                return upstream, relay, await prime(upstream, relay)
+            data = await upstream.read()
+            try:  # inside the attempt: a body that is not JSON is this deployment's failure
+                return data, _usage_view.decode(data).usage
+            except (msgspec.DecodeError, RecursionError):
+                raise UpstreamProtocolError(f"provider '{provider.name}' returned a response that is not valid JSON") from None
 
         ex.dispatched = True
-        result, provider, _ = await dispatch(route.deployments, call, self.gw.rng, model=route.model,
-                                            breaker=self.gw.breaker)
+        gw = self.gw
+        answer, provider, _ = await dispatch(route.deployments, call, gw.rng, model=route.model, breaker=gw.breaker,
+                                             strategy=route.strategy, loads=gw.loads, hold=stream)
         ex.provider = provider.name
         if stream:
+            upstream, relay, first = answer
             headers = ex.base_headers(b"text/event-stream")
             headers.extend(SSE_HEADERS)
-            await relay_stream(self.gw, ex, result, AnthropicPassRelay(), headers)
+            await relay_stream(self.gw, ex, upstream, relay, headers, first=first)
             return None
-        try:
-            usage = _usage_view.decode(result).usage
-        except (msgspec.DecodeError, RecursionError):
-            raise UpstreamProtocolError(f"provider '{provider.name}' returned a response that is not valid JSON") from None
+        result, usage = answer
         if usage is not None:
             ex.prompt_tokens, ex.completion_tokens = anthropic_usage_tokens(msgspec.structs.asdict(usage))
         await ex.respond(200, result, ex.base_headers())
@@ -178,22 +188,30 @@ class Messages:
             req["stream_options"] = {"include_usage": True}
         else:
             req.pop("stream", None)
-        translated = _enc.encode(with_beta(req, beta))
-        plain = openai_upstream_body(req)
+        try:
+            translated = _enc.encode(with_beta(req, beta))
+            plain = openai_upstream_body(req)
+        except RecursionError:  # the translation nests client values a few levels deeper
+            raise InvalidRequest("request body is nested too deeply to translate") from None
         model = route.model
 
         async def call(provider: Provider) -> Any:
             upstream = await provider.send(Endpoint.CHAT, plain if provider.passthrough else translated, model, stream)
-            return upstream if stream else await upstream.read()
+            if stream:
+                relay = AnthropicFromOpenAIRelay(requested)
+                return upstream, relay, await prime(upstream, relay)
+            return await upstream.read()
 
         ex.dispatched = True
-        result, provider, _ = await dispatch(route.deployments, call, self.gw.rng, model=route.model,
-                                            breaker=self.gw.breaker)
+        gw = self.gw
+        result, provider, _ = await dispatch(route.deployments, call, gw.rng, model=route.model, breaker=gw.breaker,
+                                             strategy=route.strategy, loads=gw.loads, hold=stream)
         ex.provider = provider.name
         if stream:
+            upstream, relay, first = result
             headers = ex.base_headers(b"text/event-stream")
             headers.extend(SSE_HEADERS)
-            await relay_stream(self.gw, ex, result, AnthropicFromOpenAIRelay(requested), headers)
+            await relay_stream(self.gw, ex, upstream, relay, headers, first=first)
             return None
         try:
             resp = msgspec.json.decode(result)
@@ -216,9 +234,15 @@ class Messages:
     async def _count_tokens(self, ex: Exchange, route: Route, body: bytes, beta: str | None) -> None:
         deployments = tuple(p for p in route.deployments if is_anthropic(p))
         if not deployments:
-            kinds = ", ".join(sorted({p.kind for p in route.deployments}))
-            raise UnsupportedOperation(f"/v1/messages/count_tokens needs an Anthropic upstream; model '{route.model}' "
-                                       f"is served by kind {kinds}")
+            # Claude Code and langchain-anthropic count before they send; a 400 here breaks them on any
+            # translated model, so answer a local estimate (no upstream of another kind can count).
+            from crabllm.translate.anthropic_count import estimate_input_tokens
+            try:
+                raw = msgspec.json.decode(body)
+            except (msgspec.DecodeError, RecursionError) as e:
+                raise InvalidRequest(f"request body is not valid JSON: {e}") from None
+            await ex.respond(200, _enc.encode({"input_tokens": estimate_input_tokens(raw)}), ex.base_headers())
+            return
         version = ex.anthropic_version.decode("latin-1") if ex.anthropic_version else None
 
         async def call(provider: Provider) -> bytes:
@@ -227,7 +251,8 @@ class Messages:
             return await upstream.read()
 
         ex.dispatched = True
-        data, provider, _ = await dispatch(deployments, call, self.gw.rng, model=route.model, breaker=self.gw.breaker)
+        data, provider, _ = await dispatch(deployments, call, self.gw.rng, model=route.model, breaker=self.gw.breaker,
+                                           strategy=route.strategy, loads=self.gw.loads)
         ex.provider = provider.name
         await ex.respond(200, data, ex.base_headers())
 

@@ -7,6 +7,8 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from crabllm.loads import Loads
+
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -38,6 +40,13 @@ class Metrics:
                               multiprocess_mode="livesum", **kw)
         self.circuit_open = Gauge("crabllm_circuit_open", "1 while the deployment's circuit breaker is open",
                                   ["provider", "model"], multiprocess_mode="max", **kw)
+        # Per worker, published each second (Gateway.publish_loads): in-flight sums over live workers,
+        # the latency estimate reports the worst worker's view.
+        self.deployment_latency = Gauge("crabllm_deployment_latency_ewma_seconds",
+                                        "Peak-EWMA latency (time to first byte for streams) of the deployment",
+                                        ["provider", "model"], multiprocess_mode="livemax", **kw)
+        self.deployment_inflight = Gauge("crabllm_deployment_inflight", "Attempts and open streams on the deployment",
+                                         ["provider", "model"], multiprocess_mode="livesum", **kw)
         self._children: dict[tuple[str, str, str, bool], object] = {}
 
     def observe(self, provider: str, model: str, status: int, stream: bool, seconds: float,
@@ -56,6 +65,14 @@ class Metrics:
             self.tokens.labels(provider or "-", model or "-", "completion").inc(completion)
         if status >= 500 or status == 0:
             self.upstream_errors.labels(provider or "-", str(status)).inc()
+
+    def publish_loads(self, loads: Loads) -> None:
+        """Copy every deployment's in-flight count and latency estimate into the gauges."""
+        for dep, load in list(loads.deps.items()):
+            provider, _, model = dep.partition("/")
+            self.deployment_inflight.labels(provider, model).set(load.inflight)
+            if load.samples:
+                self.deployment_latency.labels(provider, model).set(load.ewma)
 
     def render(self) -> bytes:
         if self.multiprocess:

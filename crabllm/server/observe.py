@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from crabllm.extensions.audit import AuditRecord
 from crabllm.registry import Registry
@@ -21,12 +22,18 @@ class Observer:
         self.events = EventBus()
         self.metrics = Metrics()
         self.inflight = 0
+        #: The gateway's Telemetry while [telemetry] is set (crabllm.telemetry.tracer), else None.
+        self.tracer: Any = None
 
-    def begin(self) -> None:
+    def begin(self, ex: Exchange) -> None:
         self.inflight += 1
         self.metrics.inflight.inc()
+        if self.tracer is not None:
+            self.tracer.start(ex)
 
     def finish(self, ex: Exchange, registry: Registry) -> None:
+        if ex.trace is not None:
+            ex.trace.end(ex)
         self.inflight -= 1
         self.metrics.inflight.dec()
         seconds = time.perf_counter() - ex.started

@@ -8,6 +8,7 @@ from typing import Any
 from crabllm.types import admin as A
 from crabllm.types import admin_docs as D
 from crabllm.types import openapi_public as P
+from crabllm.types import openapi_responses as R
 
 # Schemas are written as msgspec types here; the builder turns every type into a $ref to
 # its component. Routes that talk to an upstream keep the upstream's error status, hence the
@@ -38,6 +39,10 @@ OPEN = "open"
 
 SSE_CHAT = ("Server-sent events: each `data:` line holds one ChatCompletionChunk as JSON; the stream ends with "
             "`data: [DONE]`. A failure after the stream started arrives as a `data:` event holding an error envelope.")
+SSE_RESPONSES = ("Server-sent events in the Responses shape: `event:` names the type (response.created, "
+                 "response.in_progress, response.output_item.added, response.output_text.delta, …, "
+                 "response.completed); every event has a sequence_number. A failure after the stream started "
+                 "arrives as response.failed (or an `error` event).")
 SSE_MESSAGES = ("Server-sent events in the Anthropic shape: message_start, content_block_start, content_block_delta, "
                 "content_block_stop, message_delta, message_stop (and ping, error).")
 
@@ -152,6 +157,7 @@ def public_paths() -> dict[str, dict[str, Any]]:
             "countMessageTokens", "Count the input tokens of a Messages request", "anthropic", auth=KEY_AUTH,
             body=json_body(P.CountTokensRequest), params=anthropic_params, anthropic=True, errors=ROUTED,
             routed_headers=True, content=json_body(P.CountTokensResponse))},
+        **responses_paths(rid),
         "/v1/images/generations": {"post": op(
             "createImage", "Image generation", "openai", auth=KEY_AUTH, body=json_body(P.ImageRequest), params=rid,
             routed_headers=True, errors=ROUTED, content=json_body(P.ImageResponse))},
@@ -179,6 +185,43 @@ def public_paths() -> dict[str, dict[str, Any]]:
         "/docs": {"get": op("docs", "An interactive viewer of this document", "docs", auth=OPEN, errors=(404,),
                             content={"text/html": {"schema": {"type": "string"}}},
                             description="404 when `openapi = false` in the config.")},
+    }
+
+
+def responses_paths(rid: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The OpenAI Responses API: create (routed), and the stored objects by id (owned by the creating key)."""
+    response_id = [{"name": "response_id", "in": "path", "required": True, "description": "the response's id",
+                    "schema": {"type": "string"}}, *rid]
+    stored = (400, 401, 404, 405)
+    return {
+        "/v1/responses": {"post": op(
+            "createResponse", "Create a model response (plain JSON, or SSE when stream is true)", "openai",
+            auth=KEY_AUTH, body=json_body(R.ResponsesRequest), params=rid, routed_headers=True, errors=ROUTED,
+            content={**json_body(R.ResponseObject), **sse(SSE_RESPONSES, R.ResponseEvent)},
+            description="Passed through to deployments that speak the Responses API (openai, azure, or "
+                        "`responses = true`); translated to chat and back for every other kind. "
+                        "`background: true` is refused with 400.")},
+        "/v1/responses/input_tokens": {"post": op(
+            "countResponseInputTokens", "Count the input tokens of a Responses request", "openai", auth=KEY_AUTH,
+            body=json_body(R.ResponsesRequest), params=rid, routed_headers=True, errors=ROUTED,
+            content=json_body(R.InputTokens),
+            description="Only for models with a native Responses deployment; 400 otherwise.")},
+        "/v1/responses/{response_id}": {
+            "get": op("getResponse", "A stored response, as it was returned", "openai", auth=KEY_AUTH,
+                      params=response_id, errors=stored, content=json_body(R.ResponseObject)),
+            "delete": op("deleteResponse", "Delete a stored response", "openai", auth=KEY_AUTH, params=response_id,
+                         errors=stored, content=json_body(R.ResponseDeleted)),
+        },
+        "/v1/responses/{response_id}/input_items": {"get": op(
+            "listResponseInputItems", "The input items of a stored response (cursor page)", "openai", auth=KEY_AUTH,
+            params=[*response_id, query("after", "list the items after this item id"),
+                    {**query("limit", "1..100", "integer"), "schema": {"type": "integer", "default": 20}},
+                    {**query("order", "asc or desc"), "schema": {"type": "string", "enum": ["asc", "desc"],
+                                                                "default": "desc"}}],
+            errors=stored, content=json_body(R.InputItemList))},
+        "/v1/responses/{response_id}/cancel": {"post": op(
+            "cancelResponse", "Cancel a background response: always 400 (background is not supported)", "openai",
+            auth=KEY_AUTH, params=response_id, errors=stored, ok_text="never returned")},
     }
 
 

@@ -14,9 +14,9 @@ from crabllm.routing import dispatch
 from crabllm.server.auth import authenticate
 from crabllm.server.http import ClientGone, Exchange
 from crabllm.server.runtime import Gateway
-from crabllm.server.relay import relay_stream
+from crabllm.server.relay import prime, relay_stream
 from crabllm.server.stream import SSERelay
-from crabllm.types.openai import ChatView, chat_view, model_view, usage_view
+from crabllm.types.openai import ChatView, Usage, chat_view, model_view, usage_view
 
 SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 NO_RETRY = [(b"x-should-retry", b"false")]
@@ -91,7 +91,7 @@ class Proxy:
         reg = gw.holder.current
         pipe = reg.pipeline
         call: Call | None = None
-        gw.observer.begin()
+        gw.observer.begin(ex)
         try:
             if scope["method"] != "POST":
                 raise MethodNotAllowed(f"use POST for {scope['path']}")
@@ -107,6 +107,8 @@ class Proxy:
                                      f"{reg.config.limits.max_messages}; [limits] max_messages)", param="messages")
             route = self._route(reg, ex, view.model)
             ex.stream = stream = chat and view.stream is True
+            if ex.key is not None and ex.key.max_parallel_requests:
+                ex.finishing = gw.parallel.releaser(await gw.parallel.acquire(ex.key, ex.key.max_parallel_requests))
             if pipe is not None:
                 call = pipe.start(ex.key, route.model, "chat" if chat else "embeddings", stream, body)
                 ex.extra = call.headers
@@ -137,6 +139,8 @@ class Proxy:
         finally:
             if call is not None and pipe is not None:
                 await pipe.failed(call)
+            if ex.finishing is not None:  # not given back yet (no answer was sent: an error, a disconnect)
+                await ex.finish_work()
             gw.observer.finish(ex, reg)
 
     @staticmethod
@@ -149,18 +153,19 @@ class Proxy:
     async def _unary(self, ex: Exchange, route: Route, endpoint: Endpoint, body: bytes) -> bytes:
         model = route.model
 
-        async def call(provider: Provider) -> bytes:
+        async def call(provider: Provider) -> tuple[bytes, Usage | None]:
             upstream = await provider.send(endpoint, body, model, False)
-            return await upstream.read()
+            data = await upstream.read()
+            try:  # inside the attempt: a body that is not JSON is this deployment's failure
+                return data, usage_view.decode(data).usage
+            except (msgspec.DecodeError, RecursionError):
+                raise UpstreamProtocolError(f"provider '{provider.name}' returned a response that is not valid JSON") from None
 
         ex.dispatched = True  # from here on, failures come from the upstream side
-        data, provider, _ = await dispatch(route.deployments, call, self.gw.rng, model=route.model,
-                                            breaker=self.gw.breaker)
+        gw = self.gw
+        (data, usage), provider, _ = await dispatch(route.deployments, call, gw.rng, model=route.model,
+                                                    breaker=gw.breaker, strategy=route.strategy, loads=gw.loads)
         ex.provider = provider.name
-        try:
-            usage = usage_view.decode(data).usage
-        except (msgspec.DecodeError, RecursionError):
-            raise UpstreamProtocolError(f"provider '{provider.name}' returned a response that is not valid JSON") from None
         if usage is not None:
             ex.prompt_tokens = usage.prompt_tokens or 0
             ex.completion_tokens = usage.completion_tokens or 0
@@ -170,16 +175,20 @@ class Proxy:
     async def _stream(self, ex: Exchange, route: Route, body: bytes, *, strip_usage: bool) -> None:
         model = route.model
 
-        async def call(provider: Provider) -> Upstream:
-            return await provider.send(Endpoint.CHAT, body, model, True)
+        async def call(provider: Provider) -> tuple[Upstream, SSERelay, bytes]:
+            upstream = await provider.send(Endpoint.CHAT, body, model, True)
+            relay = SSERelay(strip_usage)
+            return upstream, relay, await prime(upstream, relay)
 
         ex.dispatched = True
-        upstream, provider, _ = await dispatch(route.deployments, call, self.gw.rng, model=route.model,
-                                            breaker=self.gw.breaker)
+        gw = self.gw
+        (upstream, relay, first), provider, _ = await dispatch(route.deployments, call, gw.rng, model=route.model,
+                                                               breaker=gw.breaker, strategy=route.strategy,
+                                                               loads=gw.loads, hold=True)
         ex.provider = provider.name
         headers = ex.base_headers(b"text/event-stream")
         headers.extend(SSE_HEADERS)
-        await relay_stream(self.gw, ex, upstream, SSERelay(strip_usage), headers)
+        await relay_stream(self.gw, ex, upstream, relay, headers, first=first)
 
 
 def _describe_validation(text: str) -> str:

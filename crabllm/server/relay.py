@@ -52,9 +52,36 @@ class BytesRelay:
         return b""
 
 
+#: How long a stream's first bytes are awaited before the 200 is sent. Garbage comes at once; a
+#: slow first token is committed after this and waited for with keep-alives, as before.
+PRIME_WAIT = 1.0
+
+
+async def prime(upstream: Upstream, relay: StreamRelay) -> bytes:
+    """Feed `relay` the upstream's first bytes before the stream is committed.
+
+    Called inside the dispatch attempt: when those first bytes are already malformed and nothing
+    good came before them, the error is raised here, so the client gets a 502 in the route's
+    envelope (or another deployment serves the request) instead of a 200 and a broken stream.
+    Bytes that take longer than PRIME_WAIT are checked in-band. Returns what to send first.
+    """
+    peek = getattr(upstream, "peek", None)
+    data = await peek(PRIME_WAIT) if peek is not None else b""
+    if not data:
+        return b""
+    out = relay.feed(data)
+    if relay.error is not None:
+        events = getattr(relay, "events", None)  # comments and junk lines before the error are not an answer
+        if not out if events is None else events == 0:
+            upstream.close()
+            raise relay.error
+    return out
+
+
 async def relay_stream(gw: Gateway, ex: Exchange, upstream: Upstream, relay: StreamRelay, headers: Headers, *,
-                       keepalive: bool = True) -> None:
-    """Send 200 with `headers`, then the relayed body; from here on failures are reported in-band."""
+                       keepalive: bool = True, first: bytes = b"") -> None:
+    """Send 200 with `headers`, then `first` (from `prime`) and the relayed body; from here on failures
+    are reported in-band."""
     send = ex.send
     task = asyncio.current_task()
     gone = False
@@ -78,6 +105,11 @@ async def relay_stream(gw: Gateway, ex: Exchange, upstream: Upstream, relay: Str
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if keepalive:
             streams.add(relay, send)  # type: ignore[arg-type]
+        if first:
+            relay.last_write = loop.time()
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+        if relay.error is not None:
+            raise relay.error
         async for data in upstream.chunks():
             out = relay.feed(data)
             if out:
@@ -86,6 +118,10 @@ async def relay_stream(gw: Gateway, ex: Exchange, upstream: Upstream, relay: Str
             if relay.error is not None:
                 raise relay.error
         tail = relay.finish()
+        if relay.error is not None:  # the end showed the stream was incomplete or empty
+            if tail:
+                await send({"type": "http.response.body", "body": tail, "more_body": True})
+            raise relay.error
     except CrabError as e:
         ex.error = e.message
         if ex.provider:
@@ -103,6 +139,7 @@ async def relay_stream(gw: Gateway, ex: Exchange, upstream: Upstream, relay: Str
     finally:
         if keepalive:
             streams.discard(relay)  # type: ignore[arg-type]
+        gw.loads.release(deployment_id(ex.provider, ex.model))  # every streaming dispatch holds its deployment
         watcher.cancel()
         upstream.close()
         if relay.usage is not None:
@@ -111,5 +148,7 @@ async def relay_stream(gw: Gateway, ex: Exchange, upstream: Upstream, relay: Str
         # A binary body cannot say "broken": leaving the response incomplete makes the server drop
         # the connection without the final chunk, so the client sees a truncated transfer.
         return
+    if ex.finishing is not None:
+        await ex.finish_work()
     with contextlib.suppress(OSError):
         await send({"type": "http.response.body", "body": tail, "more_body": False})

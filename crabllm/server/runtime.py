@@ -13,13 +13,17 @@ import aiohttp
 from crabllm.breaker import Breaker, split_id
 from crabllm.config.schema import Config
 from crabllm.extensions.audit import AuditLog
+from crabllm.extensions.parallel import ParallelLimiter
 from crabllm.extensions.pipeline import build_pipeline
+from crabllm.loads import Loads
 from crabllm.registry import Registry, RegistryHolder, build_registry
 from crabllm.reload import Reloader
 from crabllm.server.keystore import KeyStore
 from crabllm.storage.base import Storage
 from crabllm.server.observe import Observer
+from crabllm.server.responses_store import ResponseStore
 from crabllm.server.stream import SSERelay
+from crabllm.telemetry.slot import TelemetrySlot
 
 log = logging.getLogger("crabllm.server")
 
@@ -66,6 +70,31 @@ class StreamTracker:
                         self.open.pop(relay, None)
 
 
+class Ticker:
+    """Calls `fn` every `seconds` until stopped (publishes this worker's deployment loads to the gauges)."""
+
+    def __init__(self, fn: Any, seconds: float = 1.0) -> None:
+        self.fn, self.seconds = fn, seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.seconds)
+            try:
+                self.fn()
+            except Exception:  # a metrics hiccup must never stop the ticker
+                log.exception("cannot publish deployment loads")
+
+
 class Gateway:
     """What every handler of one worker shares."""
 
@@ -75,11 +104,16 @@ class Gateway:
         self.storage = storage
         self.keys = KeyStore(storage)
         self.audit = AuditLog(storage)
+        self.responses = ResponseStore(storage)
         self.breaker = Breaker(storage, self._circuit_changed)
+        self.loads = Loads()  # per-deployment in-flight and latency, for the routing strategies
+        self.parallel = ParallelLimiter(storage)  # per-key max_parallel_requests
+        self.load_gauges = Ticker(lambda: self.observer.metrics.publish_loads(self.loads))
         self.reloader = Reloader(self, config_path)
         self.rng = random.Random(seed)
         self.streams = StreamTracker()
         self.observer = Observer()
+        self.telemetry = TelemetrySlot()  # OpenTelemetry traces; the tracer loads only when [telemetry] is set
         self.provider_tests: dict[str, Any] = {}
         self.holder = RegistryHolder(self.build(config, 1))
 
@@ -90,8 +124,13 @@ class Gateway:
     def build(self, config: Config, generation: int) -> Registry:
         """A complete registry for `config`, with this worker's session, storage and audit writer."""
         self.breaker.cfg = config.circuit_breaker
-        return build_registry(config, self.session, path=str(self.reloader.path), generation=generation,
-                              pipeline=build_pipeline(config, self.storage, self.audit))
+        registry = build_registry(config, self.telemetry.session(config.telemetry, self.session),
+                                  path=str(self.reloader.path), generation=generation,
+                                  pipeline=build_pipeline(config, self.storage, self.audit))
+        # After the registry built: a failed reload leaves tracing as it was.
+        self.observer.tracer = self.telemetry.apply(config.telemetry, self.session)
+        self.loads.decay = config.routing.latency_decay_seconds
+        return registry
 
 
 def new_session(limit: int = 4096) -> aiohttp.ClientSession:

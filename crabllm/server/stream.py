@@ -1,4 +1,4 @@
-"""SSE relay: forwards complete events as they arrive, reads usage, strips what the client did not ask for."""
+"""SSE relay: forwards complete events as they arrive, checks each is JSON, reads usage, strips what the client did not ask for."""
 
 from __future__ import annotations
 
@@ -11,10 +11,22 @@ MAX_PENDING = 1 << 20
 DONE = b"data: [DONE]\n\n"
 
 
-class SSERelay:
-    """Feed upstream bytes, get the bytes to forward; `usage` holds the last usage seen."""
+class _Frame(msgspec.Struct):
+    """Decodes nothing: decoding into it only proves the data is one JSON object (~0.2 µs an event)."""
 
-    __slots__ = ("strip_usage", "pending", "usage", "done", "last_write", "error")
+
+_frame = msgspec.json.Decoder(_Frame)
+
+
+class SSERelay:
+    """Feed upstream bytes, get the bytes to forward; `usage` holds the last usage seen.
+
+    Every `data:` payload must be a JSON object (or the `[DONE]` terminator): a frame that is not
+    ends the stream with one in-band error event in its place, so a client's SDK never has to
+    parse garbage, and the access log and audit record an upstream error.
+    """
+
+    __slots__ = ("strip_usage", "pending", "usage", "done", "last_write", "error", "events")
 
     def __init__(self, strip_usage: bool) -> None:
         self.strip_usage = strip_usage
@@ -22,63 +34,118 @@ class SSERelay:
         self.usage: tuple[int, int] | None = None  # (prompt, completion) from the last usage seen
         self.done = False
         self.last_write = 0.0
-        self.error: CrabError | None = None  # never set: OpenAI bytes pass through as they are
+        self.error: CrabError | None = None  # a malformed frame; raised once the events before it are sent
+        self.events = 0  # data events relayed, for the usage of a stream that breaks before its usage chunk
 
     def feed(self, data: bytes) -> bytes:
-        if self.pending:
-            data = self.pending + data
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        cut = data.rfind(b"\n\n")
-        if cut < 0:
-            if len(data) > MAX_PENDING:
-                raise UpstreamProtocolError("upstream sent an SSE event larger than 1 MiB or no event boundary")
-            self.pending = data
+        if self.error is not None:
             return b""
-        self.pending = data[cut + 2:]
-        ready = data[: cut + 2]
-        if b'"usage":{' in ready or b'"usage": {' in ready:
-            ready = self._events_with_usage(ready)
-        if ready.startswith((b"data: [DONE]", b"data:[DONE]")) or b"\ndata: [DONE]" in ready or b"\ndata:[DONE]" in ready:
-            self.done = True  # the terminator event, not "[DONE]" inside some text
-        return ready
+        ready, self.pending = split_events(self.pending + data if self.pending else data)
+        return self._check(ready) if ready else b""
 
     def finish(self) -> bytes:
-        """Bytes to send after the upstream ended: a dangling event, then [DONE] if missing."""
+        """Bytes to send after the upstream ended: a dangling event, then [DONE] if missing.
+
+        A stream that ended without a single event is an error, not an empty answer."""
         tail = b""
-        if self.pending.strip():
+        if self.pending.strip() and self.error is None:
             tail = self.feed(b"\n" if self.pending.endswith(b"\n") else b"\n\n")
         self.pending = b""
+        if self.error is not None:
+            return tail
+        if not self.events and not self.done:
+            self.error = UpstreamProtocolError("the upstream stream ended without a single event")
+            return tail
         return tail if self.done else tail + DONE
 
     def fail(self, error: CrabError) -> bytes:
-        return error_event(error.message, error.type, error.code) + DONE
+        """One error event in the OpenAI shape; no [DONE] after it, so no client mistakes it for an end."""
+        if self.usage is None and self.events:
+            self.usage = (0, self.events)  # an estimate: upstreams send about one token per chunk
+        return error_event(error.message, error.type, error.code)
 
-    def _events_with_usage(self, ready: bytes) -> bytes:
-        out = []
-        for event in ready.split(b"\n\n"):
-            if not event:
-                continue
-            if b'"usage"' in event:
-                usage, empty_choices = _read_usage(event)
-                if usage is not None:
-                    self.usage = (usage.prompt_tokens or 0, usage.completion_tokens or 0)
-                    if self.strip_usage and empty_choices:
-                        continue
-            out.append(event)
-            out.append(b"\n\n")
-        return b"".join(out) if out else b""
+    def _check(self, ready: bytes) -> bytes:
+        """The complete events in `ready`, each checked; cut before the first malformed one."""
+        if self.done:
+            return ready  # after the terminator nothing is parsed: the bytes go through as they came
+        if ready.startswith(b"data: {") and ready.find(b"\n") == len(ready) - 2 and b'"usage"' not in ready:
+            try:  # the usual read: exactly one one-line chunk
+                _frame.decode(ready[6:-2])
+            except (msgspec.DecodeError, RecursionError):
+                pass  # the general path below reports it
+            else:
+                self.events += 1
+                return ready
+        kept: list[bytes] | None = None  # set once an event is dropped (a stripped usage chunk)
+        find = ready.find
+        start, end = 0, len(ready)
+        while start < end:
+            stop = find(b"\n\n", start)
+            if ready.startswith(b"data:", start) and find(b"\n", start, stop) < 0:
+                payload = ready[start + 5:stop]  # the usual event: one data line
+            else:
+                lines = [line[5:] for line in ready[start:stop].split(b"\n") if line.startswith(b"data:")]
+                payload = b"\n".join(lines) if lines else b""
+            keep = True
+            head = payload[:2]
+            if head == b" {" or head[:1] == b"{" or (payload.strip() and payload.strip() != b"[DONE]"):
+                try:
+                    if b'"usage"' in payload:
+                        keep = self._usage(payload)
+                    else:
+                        _frame.decode(payload)
+                except (msgspec.DecodeError, RecursionError):
+                    self.error = UpstreamProtocolError(
+                        f"upstream sent a malformed SSE event (not a JSON object): {_snippet(payload)}")
+                    return ready[:start] if kept is None else b"".join(kept)
+                self.events += 1
+            elif payload:
+                if payload.strip() == b"[DONE]":
+                    self.done = True  # the terminator event, not "[DONE]" inside some text
+                    if kept is None:
+                        return ready
+                    kept.append(ready[start:])
+                    return b"".join(kept)
+            # else: comments, `event:`/`id:`-only blocks and empty data dispatch nothing (WHATWG)
+            after = stop + 2
+            if not keep:
+                if kept is None:
+                    kept = [ready[:start]]
+            elif kept is not None:
+                kept.append(ready[start:after])
+            start = after
+        return ready if kept is None else b"".join(kept)
+
+    def _usage(self, payload: bytes) -> bool:
+        """Read a chunk that may carry usage; False when it is the usage chunk the client did not ask for."""
+        try:
+            chunk = chunk_view.decode(payload)
+        except msgspec.ValidationError:
+            _frame.decode(payload)  # JSON with a usage of another shape: relayed, not counted
+            return True
+        usage: Usage | None = chunk.usage
+        if usage is None:
+            return True
+        self.usage = (usage.prompt_tokens or 0, usage.completion_tokens or 0)
+        return not (self.strip_usage and not chunk.choices)
 
 
-def _read_usage(event: bytes) -> tuple[Usage | None, bool]:
-    for line in event.split(b"\n"):
-        if line.startswith(b"data:"):
-            try:
-                chunk = chunk_view.decode(line[5:])
-            except msgspec.DecodeError:
-                return None, False
-            return chunk.usage, not chunk.choices
-    return None, False
+def split_events(data: bytes) -> tuple[bytes, bytes]:
+    """(the complete events, what is still pending) of SSE bytes, line ends normalised to LF.
+
+    A pending part larger than 1 MiB is no SSE we can frame: an UpstreamProtocolError."""
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    cut = data.rfind(b"\n\n")
+    if cut < 0:
+        if len(data) > MAX_PENDING:
+            raise UpstreamProtocolError("upstream sent an SSE event larger than 1 MiB or no event boundary")
+        return b"", data
+    return data[: cut + 2], data[cut + 2:]
+
+
+def _snippet(payload: bytes) -> str:
+    return repr(payload.strip()[:120].decode("utf-8", "replace"))
 
 
 def error_event(message: str, type_: str = "server_error", code: str | None = None) -> bytes:

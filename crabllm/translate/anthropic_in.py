@@ -9,7 +9,7 @@ import msgspec
 from crabllm.errors import InvalidRequest, UpstreamProtocolError
 from crabllm.translate.anthropic_in_stream import OpenAIStreamToAnthropic
 from crabllm.translate.anthropic_usage import assistant_message, map_openai_finish, openai_usage_to_anthropic
-from crabllm.translate.common import content_text, new_id, parse_arguments
+from crabllm.translate.common import content_text, depth_guarded, new_id, parse_arguments
 from crabllm.types.anthropic import MessagesRequestView
 from crabllm.types.chat import ANTHROPIC_EXTRA, PRIVATE_KEY
 
@@ -22,6 +22,7 @@ _MAPPED = frozenset({
 })
 
 
+@depth_guarded
 def anthropic_request_to_openai(req: Any) -> dict[str, Any]:
     """The internal OpenAI chat request for a /v1/messages body; InvalidRequest when malformed."""
     if not isinstance(req, dict):
@@ -44,6 +45,9 @@ def anthropic_request_to_openai(req: Any) -> dict[str, Any]:
     if req.get("tools"):
         out["tools"] = [_tool(t) for t in req["tools"]]
     _tool_choice_into(out, req.get("tool_choice"))
+    response_format = _response_format(req.get("output_config"))
+    if response_format is not None:
+        out["response_format"] = response_format
     metadata = req.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         out["user"] = metadata["user_id"]
@@ -146,6 +150,14 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
         fn["description"] = tool["description"]
     fn["parameters"] = tool.get("input_schema") or {"type": "object", "properties": {}}
     return {"type": "function", "function": fn}
+
+
+def _response_format(config: Any) -> dict[str, Any] | None:
+    """The OpenAI response_format for Anthropic structured outputs (`output_config.format`)."""
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+        return None
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt["schema"], "strict": True}}
 
 
 def _tool_choice_into(out: dict[str, Any], choice: Any) -> None:

@@ -58,16 +58,10 @@ class OpenAIStreamToAnthropic:
         return events
 
     def error_events(self, message: str, error_type: str = "api_error") -> list[Event]:
-        """Events for a mid-stream failure: close the message if started, then an `error` event."""
-        events: list[Event] = []
-        if self._started and not self._done:
-            self._close(events)
-            events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": "error", "stop_sequence": None},
-                                             "usage": openai_usage_to_anthropic(self._usage)}))
-            events.append(("message_stop", {"type": "message_stop"}))
+        """Events for a mid-stream failure: one `error` event and nothing after it, as Anthropic ends a
+        broken stream (a message_stop would tell the client the answer was whole)."""
         self._done = True
-        events.append(("error", {"type": "error", "error": {"type": error_type, "message": message}}))
-        return events
+        return [("error", {"type": "error", "error": {"type": error_type, "message": message}})]
 
     def _start(self, events: list[Event], chunk_id: Any) -> None:
         if self._started:

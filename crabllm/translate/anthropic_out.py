@@ -9,7 +9,7 @@ from crabllm.translate.anthropic_stream import AnthropicStreamToOpenAI, anthropi
 from crabllm.translate.anthropic_usage import anthropic_usage_to_openai, assistant_message, map_anthropic_stop
 from crabllm.translate.common import (
     chat_completion, content_parts, dumps, image_url_of, max_tokens_of, new_id, now,
-    parse_arguments, parse_data_url, stop_list, validate_chat,
+    depth_guarded, parse_arguments, parse_data_url, stop_list, validate_chat,
 )
 from crabllm.translate.schema import inline_refs
 from crabllm.types.chat import anthropic_extra
@@ -24,6 +24,7 @@ _EFFORT_BUDGET = MappingProxyType({"minimal": 1024, "low": 1024, "medium": 2048,
 _OPENAI_PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
 
 
+@depth_guarded
 def openai_to_anthropic_request(req: dict[str, Any], model: str) -> dict[str, Any]:
     """The Messages API body for an OpenAI chat request, sent to `model`."""
     validate_chat(req)
@@ -41,6 +42,9 @@ def openai_to_anthropic_request(req: dict[str, Any], model: str) -> dict[str, An
         if explicit_max is None and isinstance(budget, int) and budget >= max_tokens:
             body["max_tokens"] = budget + DEFAULT_MAX_TOKENS
     _tools_into(body, req)
+    output_format = _output_format(req.get("response_format"))
+    if output_format is not None:
+        body["output_config"] = {"format": output_format}
     stops = stop_list(req.get("stop"))
     if stops:
         body["stop_sequences"] = stops
@@ -231,6 +235,14 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(tool.get("name"), str) and fn is None:
         return tool  # an Anthropic-native tool (web search, computer use…) carried through
     return None
+
+
+def _output_format(fmt: Any) -> dict[str, Any] | None:
+    """Anthropic's structured-output format for an OpenAI `json_schema` response_format (JSON mode has none)."""
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("json_schema"), dict):
+        return None
+    schema = fmt["json_schema"].get("schema")
+    return {"type": "json_schema", "schema": inline_refs(schema) if isinstance(schema, dict) else {"type": "object"}}
 
 
 def _input_schema(parameters: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from crabllm.errors import InvalidRequest
 from crabllm.translate.bedrock_stream import ConverseStreamToOpenAI, converse_finish, converse_usage
 from crabllm.translate.common import (
     chat_completion, content_parts, dumps, image_url_of, max_tokens_of, new_id, now,
-    parse_arguments, parse_data_url, stop_list, validate_chat,
+    depth_guarded, parse_arguments, parse_data_url, stop_list, validate_chat,
 )
 from crabllm.translate.schema import inline_refs
 
@@ -22,6 +22,7 @@ _PASSTHROUGH = ("additionalModelRequestFields", "guardrailConfig", "performanceC
                 "promptVariables", "additionalModelResponseFieldPaths")
 
 
+@depth_guarded
 def openai_to_converse_request(req: dict[str, Any]) -> dict[str, Any]:
     """The Converse / ConverseStream body for an OpenAI chat request (model goes in the URL)."""
     validate_chat(req)
@@ -152,7 +153,8 @@ def _uses_tools(messages: list[dict[str, Any]]) -> bool:
 
 def _tool_config(req: dict[str, Any], history_has_tools: bool) -> dict[str, Any] | None:
     tools = []
-    for tool in req.get("tools") or []:
+    declared = req.get("tools")
+    for tool in declared if isinstance(declared, list) else []:
         fn = tool.get("function") if isinstance(tool, dict) else None
         if isinstance(fn, dict) and tool.get("type", "function") == "function":
             spec: dict[str, Any] = {"name": fn.get("name", "")}
@@ -170,8 +172,8 @@ def _tool_config(req: dict[str, Any], history_has_tools: bool) -> dict[str, Any]
         config["toolChoice"] = {"auto": {}}
     elif choice == "required":
         config["toolChoice"] = {"any": {}}
-    elif isinstance(choice, dict) and isinstance((choice.get("function") or {}).get("name"), str):
-        config["toolChoice"] = {"tool": {"name": choice["function"]["name"]}}
+    elif isinstance(choice, dict) and isinstance(fn := choice.get("function"), dict) and isinstance(fn.get("name"), str):
+        config["toolChoice"] = {"tool": {"name": fn["name"]}}
     return config
 
 

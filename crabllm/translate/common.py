@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import msgspec
 
@@ -12,6 +14,26 @@ from crabllm.errors import InvalidRequest
 from crabllm.types.chat import ChatRequestView
 
 _json_encoder = msgspec.json.Encoder()
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def depth_guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """A request translator whose RecursionError is a 400.
+
+    msgspec decodes JSON nested up to ~1000 levels, but walking a schema costs several Python
+    frames per level, so a client's deeply nested (valid) JSON would otherwise be a 500.
+    """
+
+    @functools.wraps(fn)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except RecursionError:
+            raise InvalidRequest("request body is nested too deeply to translate") from None
+
+    return guarded
 
 
 def new_id(prefix: str) -> str:

@@ -10,7 +10,7 @@ import msgspec
 
 from crabllm.translate.common import (
     chat_completion, content_parts, image_url_of, loads, max_tokens_of, new_id, now,
-    parse_arguments, parse_data_url, stop_list, validate_chat,
+    depth_guarded, parse_arguments, parse_data_url, stop_list, validate_chat,
 )
 from crabllm.translate.gemini_parts import gemini_finish, gemini_usage, parts_to_delta, split_thought_id
 from crabllm.translate.gemini_schema import gemini_schema
@@ -28,6 +28,7 @@ _CHOICE_MODE = MappingProxyType({"auto": "AUTO", "required": "ANY", "none": "NON
 _EFFORT_BUDGET = MappingProxyType({"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576})
 
 
+@depth_guarded
 def openai_to_gemini_request(req: dict[str, Any]) -> dict[str, Any]:
     """The generateContent body for an OpenAI chat request (model goes in the URL, not here)."""
     validate_chat(req)
@@ -205,8 +206,9 @@ def _declaration(fn: dict[str, Any]) -> dict[str, Any]:
 def _tool_config(choice: Any) -> dict[str, Any] | None:
     if isinstance(choice, str) and choice in _CHOICE_MODE:
         return {"functionCallingConfig": {"mode": _CHOICE_MODE[choice]}}
-    if isinstance(choice, dict) and isinstance((choice.get("function") or {}).get("name"), str):
-        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [choice["function"]["name"]]}}
+    fn = choice.get("function") if isinstance(choice, dict) else None
+    if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [fn["name"]]}}
     return None
 
 

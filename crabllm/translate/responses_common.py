@@ -18,6 +18,33 @@ from crabllm.translate.common import new_id
 _STATE_PREFIX = "crabllm.r1."
 
 
+#: A namespace tool's members become chat functions named `<namespace>__<member>` (chat has no namespaces).
+NAMESPACE_SEP = "__"
+
+
+def namespaced(namespace: Any, name: str) -> str:
+    """The chat function name of a (possibly namespaced) Responses function."""
+    return f"{namespace}{NAMESPACE_SEP}{name}" if isinstance(namespace, str) and namespace else name
+
+
+def namespaces_of(req: dict[str, Any]) -> frozenset[str]:
+    """The names of the request's namespace tools."""
+    tools = req.get("tools")
+    if not isinstance(tools, list):
+        return frozenset()
+    return frozenset(t["name"] for t in tools if isinstance(t, dict) and t.get("type") == "namespace"
+                     and isinstance(t.get("name"), str) and t["name"])
+
+
+def split_name(name: str, namespaces: frozenset[str]) -> tuple[str | None, str]:
+    """(namespace, member) for a chat function name made by `namespaced`; (None, name) otherwise."""
+    if namespaces and NAMESPACE_SEP in name:
+        head, _, member = name.partition(NAMESPACE_SEP)
+        if head in namespaces and member:
+            return head, member
+    return None, name
+
+
 def new_response_id() -> str:
     """A fresh Responses object id: `resp_` + 24 hex digits."""
     return new_id("resp_")

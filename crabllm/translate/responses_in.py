@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crabllm.translate.responses_common import decode_reasoning_state
+from crabllm.translate.responses_common import NAMESPACE_SEP, decode_reasoning_state, namespaced
 from crabllm.translate.responses_items import NATIVE_ONLY, bad, items_to_messages, normalize_input
 
 __all__ = ["input_items", "native_items", "responses_to_chat"]
@@ -131,7 +131,7 @@ def _tools_into(body: dict[str, Any], req: dict[str, Any]) -> None:
         tools = []
     if not isinstance(tools, list):
         raise bad("'tools' must be a list", "tools")
-    chat_tools = [_tool(t, f"tools[{i}]") for i, t in enumerate(tools)]
+    chat_tools = [chat for i, t in enumerate(tools) for chat in _tool(t, f"tools[{i}]")]
     choice = req.get("tool_choice")
     if choice is not None:
         choice, chat_tools = _tool_choice(choice, chat_tools)
@@ -147,13 +147,44 @@ def _tools_into(body: dict[str, Any], req: dict[str, Any]) -> None:
         body["parallel_tool_calls"] = parallel
 
 
-def _tool(tool: Any, param: str) -> dict[str, Any]:
+def _tool(tool: Any, param: str) -> list[dict[str, Any]]:
+    """The chat tools for one Responses tool: a function is one, a namespace its member functions,
+    and a web search the client itself forbids to reach the web (`external_web_access: false`, as
+    the Codex CLI sends) none; any other built-in tool needs a native deployment."""
     if not isinstance(tool, dict):
         raise bad(f"'{param}' must be an object", param)
     kind = tool.get("type")
+    if kind == "namespace":
+        return _namespace(tool, param)
+    if kind in ("web_search", "web_search_preview") and tool.get("external_web_access") is False:
+        return []
     if kind != "function":
         name = kind if isinstance(kind, str) else "(missing type)"
         raise bad(f"tool type '{name}' {NATIVE_ONLY}; this deployment supports only function tools", "tools")
+    return [_function(tool, param)]
+
+
+def _namespace(tool: dict[str, Any], param: str) -> list[dict[str, Any]]:
+    namespace = tool.get("name")
+    if not isinstance(namespace, str) or not namespace or NAMESPACE_SEP in namespace:
+        raise bad(f"'{param}.name' must be a non-empty string without '{NAMESPACE_SEP}'", f"{param}.name")
+    members = tool.get("tools")
+    if not isinstance(members, list):
+        raise bad(f"'{param}.tools' must be a list", f"{param}.tools")
+    out = []
+    for i, member in enumerate(members):
+        where = f"{param}.tools[{i}]"
+        if not isinstance(member, dict) or member.get("type") != "function":
+            kind = member.get("type") if isinstance(member, dict) else None
+            raise bad(f"tool type '{kind}' inside namespace '{namespace}' {NATIVE_ONLY}; this deployment supports "
+                      "only function tools", where)
+        chat = _function(member, where)
+        chat["function"]["name"] = namespaced(namespace, chat["function"]["name"])
+        out.append(chat)
+    return out
+
+
+def _function(tool: dict[str, Any], param: str) -> dict[str, Any]:
     name = tool.get("name")
     if not isinstance(name, str) or not name:
         raise bad(f"'{param}.name' must be a non-empty string", f"{param}.name")

@@ -7,7 +7,8 @@ from typing import Any
 from crabllm.errors import InvalidRequest
 from crabllm.translate.common import dumps
 from crabllm.translate.responses_common import (
-    decode_reasoning_state, function_call_item_id, function_output_item_id, message_item_id, reasoning_item_id,
+    decode_reasoning_state, function_call_item_id, function_output_item_id, message_item_id, namespaced,
+    reasoning_item_id,
 )
 
 NATIVE_ONLY = "is only available on native OpenAI deployments"
@@ -155,8 +156,11 @@ def _function_call(item: dict[str, Any], param: str) -> dict[str, Any]:
         arguments = dumps(arguments)  # some clients send the parsed object; the wire form is text
     if not isinstance(arguments, str):
         raise bad(f"'{param}.arguments' must be a string", f"{param}.arguments")
-    return {"id": _item_id(item, function_call_item_id), "type": "function_call", "call_id": call_id,
-            "name": _text_field(item, "name", param), "arguments": arguments, "status": "completed"}
+    out = {"id": _item_id(item, function_call_item_id), "type": "function_call", "call_id": call_id,
+           "name": _text_field(item, "name", param), "arguments": arguments, "status": "completed"}
+    if isinstance(item.get("namespace"), str) and item["namespace"]:
+        out["namespace"] = item["namespace"]
+    return out
 
 
 def _function_output(item: dict[str, Any], param: str) -> dict[str, Any]:
@@ -218,7 +222,7 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if kind == "function_call":
                 turn.setdefault("tool_calls", []).append({
                     "id": item["call_id"], "type": "function",
-                    "function": {"name": item["name"], "arguments": item["arguments"]},
+                    "function": {"name": namespaced(item.get("namespace"), item["name"]), "arguments": item["arguments"]},
                 })
             else:
                 _add_assistant_content(turn, item["content"])

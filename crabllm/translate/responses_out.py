@@ -8,8 +8,8 @@ from typing import Any
 from crabllm.errors import UpstreamProtocolError
 from crabllm.translate.common import as_int, new_id
 from crabllm.translate.responses_common import (
-    encode_reasoning_state, function_call_item_id, function_output_item_id, message_item_id, new_response_id,
-    reasoning_item_id,
+    encode_reasoning_state, function_call_item_id, function_output_item_id, message_item_id, namespaces_of,
+    new_response_id, reasoning_item_id, split_name,
 )
 
 __all__ = [
@@ -33,7 +33,8 @@ def chat_to_response(chat: dict[str, Any], req: dict[str, Any], *, response_id: 
     status, incomplete = finish_status(choice.get("finish_reason"))
     resp = response_object(req, response_id=response_id, created_at=created_at, model=model, status=status)
     resp["incomplete_details"] = incomplete
-    resp["output"] = _output(message, choice.get("logprobs"), "incomplete" if incomplete else "completed")
+    resp["output"] = _output(message, choice.get("logprobs"), "incomplete" if incomplete else "completed",
+                             namespaces_of(req))
     resp["usage"] = responses_usage(chat.get("usage"))
     return resp
 
@@ -99,6 +100,9 @@ def _echo_tools(tools: Any) -> list[dict[str, Any]]:
         if isinstance(tool, dict) and tool.get("type") == "function" and isinstance(tool.get("name"), str):
             out.append({"type": "function", "name": tool["name"], "description": tool.get("description"),
                         "parameters": tool.get("parameters"), "strict": tool.get("strict")})
+        elif isinstance(tool, dict) and tool.get("type") == "namespace" and isinstance(tool.get("name"), str):
+            out.append({"type": "namespace", "name": tool["name"], "description": tool.get("description") or "",
+                        "tools": [t for t in tool.get("tools") or [] if isinstance(t, dict)]})
     return out
 
 
@@ -122,7 +126,8 @@ def responses_usage(usage: Any) -> dict[str, Any] | None:
     }
 
 
-def _output(message: dict[str, Any], logprobs: Any, status: str) -> list[dict[str, Any]]:
+def _output(message: dict[str, Any], logprobs: Any, status: str,
+            namespaces: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     reasoning = reasoning_item(message.get("reasoning_content") or message.get("reasoning"),
                                message.get("reasoning_signature"), message.get("thinking_blocks"))
@@ -140,7 +145,8 @@ def _output(message: dict[str, Any], logprobs: Any, status: str) -> list[dict[st
     for call in message.get("tool_calls") or []:
         if isinstance(call, dict):
             fn = call.get("function") if isinstance(call.get("function"), dict) else {}
-            items.append(function_call_item(call.get("id"), fn.get("name"), fn.get("arguments"), status))
+            items.append(function_call_item(call.get("id"), fn.get("name"), fn.get("arguments"), status,
+                                            namespaces=namespaces))
     return items
 
 
@@ -156,11 +162,21 @@ def reasoning_item(text: Any, signature: Any = None, blocks: Any = None, item_id
     return item
 
 
-def function_call_item(call_id: Any, name: Any, arguments: Any, status: str, item_id: str | None = None) -> dict[str, Any]:
-    return {"id": item_id or function_call_item_id(), "type": "function_call",
+def function_call_item(call_id: Any, name: Any, arguments: Any, status: str, item_id: str | None = None,
+                       namespaces: frozenset[str] = frozenset()) -> dict[str, Any]:
+    item = {"id": item_id or function_call_item_id(), "type": "function_call",
             "call_id": call_id if isinstance(call_id, str) and call_id else new_id("call_"),
             "name": name if isinstance(name, str) else "",
             "arguments": arguments if isinstance(arguments, str) else "", "status": status}
+    name_call(item, item["name"], namespaces)
+    return item
+
+
+def name_call(item: dict[str, Any], name: str, namespaces: frozenset[str]) -> None:
+    """Set a function_call item's name, and its `namespace` when the chat name is a namespaced member."""
+    namespace, item["name"] = split_name(name, namespaces)
+    if namespace is not None:
+        item["namespace"] = namespace
 
 
 def output_text_part(text: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:

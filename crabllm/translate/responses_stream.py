@@ -6,9 +6,9 @@ from typing import Any
 
 import msgspec
 
-from crabllm.translate.responses_common import function_call_item_id, message_item_id, reasoning_item_id
+from crabllm.translate.responses_common import function_call_item_id, message_item_id, namespaces_of, reasoning_item_id
 from crabllm.translate.responses_out import (
-    chat_logprobs, finish_status, function_call_item, output_text_part, reasoning_item, response_object,
+    chat_logprobs, finish_status, function_call_item, name_call, output_text_part, reasoning_item, response_object,
     responses_usage,
 )
 from crabllm.translate.sse import encode_event
@@ -52,6 +52,7 @@ class ChatStreamToResponses:
 
     def __init__(self, req: dict[str, Any], *, response_id: str, created_at: int, model: str) -> None:
         self._req = req
+        self._namespaces = namespaces_of(req)
         self._id = response_id
         self._created_at = created_at
         self._model = model
@@ -216,10 +217,11 @@ class ChatStreamToResponses:
         if item is None:
             self._close_reasoning(events)
             self._close_message(events)
-            data = function_call_item(call_id, fn.get("name"), "", "in_progress", item_id=function_call_item_id())
+            data = function_call_item(call_id, fn.get("name"), "", "in_progress", item_id=function_call_item_id(),
+                                      namespaces=self._namespaces)
             item = self._calls[key] = self._add(events, data)
         elif isinstance(fn.get("name"), str) and fn["name"] and not item.data["name"]:
-            item.data["name"] = fn["name"]  # a provider that names the call after its first delta
+            name_call(item.data, fn["name"], self._namespaces)  # a provider that names the call after its first delta
         arguments = fn.get("arguments")
         if isinstance(arguments, str) and arguments:
             item.text += arguments

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from crabllm.errors import InvalidRequest
+
 # Keywords whose value is a subschema, a list of subschemas, or a name → subschema map. Any
 # other keyword's value is data (enum, const, default, examples…) and is never rewritten, and
 # the keys of a `properties` map are parameter names, never keywords.
@@ -13,6 +15,11 @@ _MANY = ("anyOf", "oneOf", "allOf", "prefixItems")
 _MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 
 Schema = dict[str, Any]
+
+# Each inlining copies its definition, so defs that each use the next one twice double the
+# output per level: a 2 KB schema would otherwise take minutes and gigabytes. The budget counts
+# the schema objects copied out of $defs; real schemas stay far below it.
+MAX_INLINED = 20_000
 
 
 def map_subschemas(schema: Schema, fn: Callable[[Any], Any]) -> Schema:
@@ -34,11 +41,19 @@ class _Cycle(Exception):
     pass
 
 
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_INLINED
+
+
 def inline_refs(schema: Any, *, on_cycle: Schema | None = None) -> Any:
     """`schema` with local `#/$defs/…` and `#/definitions/…` refs inlined and the root defs removed.
 
     A recursive ref is replaced by `on_cycle` when given; otherwise the schema is returned
-    unchanged (the target then gets the refs, which JSON-schema consumers understand).
+    unchanged (the target then gets the refs, which JSON-schema consumers understand). A schema
+    whose refs copy more than MAX_INLINED schema objects out of the defs is an InvalidRequest.
     """
     if not isinstance(schema, dict):
         return schema
@@ -50,14 +65,19 @@ def inline_refs(schema: Any, *, on_cycle: Schema | None = None) -> Any:
         return schema
     root = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
     try:
-        return _inline(root, defs, (), on_cycle)
+        return _inline(root, defs, (), on_cycle, _Budget())
     except _Cycle:
         return schema
 
 
-def _inline(node: Any, defs: Schema, stack: tuple[str, ...], on_cycle: Schema | None) -> Any:
+def _inline(node: Any, defs: Schema, stack: tuple[str, ...], on_cycle: Schema | None, budget: _Budget) -> Any:
     if not isinstance(node, dict):
         return node
+    if stack:
+        budget.left -= 1
+        if budget.left < 0:
+            raise InvalidRequest(f"a tool or response schema copies more than {MAX_INLINED} objects out of its $defs "
+                                 "when its $refs are inlined; flatten it or reference fewer definitions")
     ref = node.get("$ref")
     if isinstance(ref, str):
         name = _local_def(ref)
@@ -66,14 +86,14 @@ def _inline(node: Any, defs: Schema, stack: tuple[str, ...], on_cycle: Schema | 
                 if on_cycle is None:
                     raise _Cycle
                 return dict(on_cycle)
-            target = _inline(defs[name], defs, stack + (name,), on_cycle)
+            target = _inline(defs[name], defs, stack + (name,), on_cycle, budget)
             siblings = {k: v for k, v in node.items() if k != "$ref"}
             if not siblings:
                 return target
             merged = dict(target) if isinstance(target, dict) else {}
-            merged.update(map_subschemas(siblings, lambda s: _inline(s, defs, stack, on_cycle)))
+            merged.update(map_subschemas(siblings, lambda s: _inline(s, defs, stack, on_cycle, budget)))
             return merged
-    return map_subschemas(node, lambda s: _inline(s, defs, stack, on_cycle))
+    return map_subschemas(node, lambda s: _inline(s, defs, stack, on_cycle, budget))
 
 
 def _local_def(ref: str) -> str | None:

@@ -10,6 +10,7 @@ from crabllm.config.schema import RateLimit
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="letters, digits, '.', '_' or '-'")]
 USD = Annotated[float, msgspec.Meta(ge=0)]
+Parallel = Annotated[int, msgspec.Meta(ge=1, description="requests and open streams at once, across every worker")]
 
 
 class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -19,15 +20,17 @@ class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
     budget: USD | None = None
     expires_at: float | None = None  # unix seconds
     expires_in: float | None = None  # seconds from now (alternative to expires_at)
+    max_parallel_requests: Parallel | None = None
 
 
 class KeyPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """Merge patch: an absent field is unchanged, null clears rate_limit, budget or expires_at."""
+    """Merge patch: an absent field is unchanged, null clears rate_limit, budget, expires_at or max_parallel_requests."""
 
     models: list[str] | msgspec.UnsetType = msgspec.UNSET
     rate_limit: RateLimit | None | msgspec.UnsetType = msgspec.UNSET
     budget: USD | None | msgspec.UnsetType = msgspec.UNSET
     expires_at: float | None | msgspec.UnsetType = msgspec.UNSET
+    max_parallel_requests: Parallel | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class IssuedKey(msgspec.Struct, frozen=True):
@@ -43,6 +46,7 @@ class IssuedKey(msgspec.Struct, frozen=True):
     expires_at: float | None = None
     previous_sha256: str | None = None  # the secret replaced by a rotation, valid until previous_expires_at
     previous_expires_at: float | None = None
+    max_parallel_requests: int | None = None
 
 
 class KeyRotate(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,6 +64,7 @@ class KeyInfo(msgspec.Struct):
     created_at: float | None = None
     expired: bool = False
     previous_expires_at: float | None = None
+    max_parallel_requests: int | None = None
 
 
 class KeyCreated(KeyInfo):
@@ -129,7 +134,7 @@ class ProviderHealth(msgspec.Struct):
 
 
 class DeploymentHealth(msgspec.Struct):
-    """One (provider, model) deployment's circuit."""
+    """One (provider, model) deployment's circuit, and its load as this worker sees it."""
 
     model: str
     state: str
@@ -137,6 +142,10 @@ class DeploymentHealth(msgspec.Struct):
     error_rate: float = 0.0
     open_until: float | None = None
     last_error: str | None = None
+    #: Peak-EWMA latency (time to first byte for streams); None before the first answer. Per worker.
+    ewma_latency_ms: float | None = None
+    #: Attempts and open streams on this deployment right now. Per worker.
+    inflight: int = 0
 
 
 class ProviderTest(msgspec.Struct):

@@ -64,6 +64,11 @@ def test_key_lifecycle(cli, gateway: GatewayServer) -> None:
     shown = json.loads(out)
     assert shown["rate_limit"] == {"requests_per_minute": 5, "tokens_per_minute": 1000}  # rpm kept
     assert shown["budget"] == 2.5 and shown["models"] == ["gpt-4o", "text-embedding-3-small"]
+    code, out, _ = cli("keys", "update", "svc", "--max-parallel", "4", *on(gateway))
+    assert code == 0 and json.loads(cli("keys", "show", "svc", "--json", *on(gateway))[1])["max_parallel_requests"] == 4
+    assert "max parallel" in out
+    code, _, _ = cli("keys", "update", "svc", "--clear-max-parallel", *on(gateway))
+    assert code == 0 and json.loads(cli("keys", "show", "svc", "--json", *on(gateway))[1])["max_parallel_requests"] is None
     code, _, _ = cli("keys", "update", "svc", "--clear-rate-limit", "--clear-budget", "--clear-expiry", *on(gateway))
     shown = json.loads(cli("keys", "--json", "show", "svc", *on(gateway))[1])  # --json before the action works too
     assert code == 0 and shown["rate_limit"] is None and shown["budget"] is None and shown["expires_at"] is None

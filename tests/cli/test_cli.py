@@ -80,6 +80,15 @@ def test_port_in_use(tmp_path: Path) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "--bind" in r.stderr
 
 
+def test_storage_that_does_not_answer_is_one_clear_line(tmp_path: Path) -> None:
+    dead = free_port()  # nothing listens there
+    (tmp_path / "c.toml").write_text(f'[storage]\nkind = "redis"\npath = "redis://127.0.0.1:{dead}/0"\n')
+    r = run("serve", "--config", "c.toml", "--bind", f"127.0.0.1:{free_port()}", cwd=tmp_path)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 1 and len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "storage" in errors[0] and str(dead) in errors[0] and "fix:" in errors[0]
+
+
 def start_server(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     proc = subprocess.Popen([*CRABLLM, *args, "--bind", f"127.0.0.1:{port}"], cwd=tmp_path, text=True,

@@ -47,8 +47,8 @@ def test_bad_toml() -> None:
 def test_env_interpolation() -> None:
     c = parse_config('admin_token = "${TOK}"\n[providers.p]\napi_key = "${K:-fallback}"\napi_version = "$${literal}"\nkind = "openai"\n',
                      env={"TOK": "sk-admin-12345"})
-    assert c.admin_token == "sk-admin-12345"
-    assert c.providers["p"].api_key == "fallback"
+    assert c.admin_token is not None and c.admin_token.reveal() == "sk-admin-12345"
+    assert c.providers["p"].api_key is not None and c.providers["p"].api_key.reveal() == "fallback"
     assert c.providers["p"].api_version == "${literal}"
     e = err('admin_token = "${A}"\n[providers.p]\napi_key = "${B}"\n', env={})
     assert "admin_token needs ${A}" in e.message and "providers.p.api_key needs ${B}" in e.message
@@ -112,7 +112,8 @@ def test_starter_template_loads(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
     admin, key = write_starter(path)
     c = load_config(path, env={})
-    assert c.admin_token == admin and c.keys[0].key == key and c.providers["mock"].kind == "mock"
+    assert c.admin_token is not None and c.admin_token.reveal() == admin
+    assert c.keys[0].key is not None and c.keys[0].key.reveal() == key and c.providers["mock"].kind == "mock"
     assert (path.stat().st_mode & 0o777) == 0o600
     with pytest.raises(ConfigError):
         write_starter(path)

@@ -6,7 +6,9 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -18,10 +20,14 @@ from crabllm.server.app import create_app
 class GatewayServer:
     """A real server on 127.0.0.1:<free port>, started from a config file."""
 
-    def __init__(self, config_path: Path, *, seed: int | None = 1234, port: int = 0) -> None:
+    def __init__(self, config_path: Path, *, seed: int | None = 1234, port: int = 0,
+                 wrap: Callable[[Any], Any] | None = None) -> None:
         self.config_path = config_path
         self.seed = seed
-        self.sock = socket.socket()
+        self.wrap = wrap  # an ASGI middleware around the app, e.g. to record what clients sent
+        # proto=IPPROTO_TCP: asyncio turns Nagle off only on sockets that say they are TCP, and with
+        # it on every small answer waits ~40 ms for the client's delayed ACK.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         # So a server can be restarted on the same port (`port=`) while the old one's connections linger.
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
@@ -38,7 +44,8 @@ class GatewayServer:
     def start(self) -> GatewayServer:
         config = load_config(self.config_path)
         self.app = create_app(str(self.config_path), config, seed=self.seed)
-        uv = uvicorn.Config(self.app, loop="asyncio", http="httptools", lifespan="on", access_log=False,
+        app = self.wrap(self.app) if self.wrap is not None else self.app
+        uv = uvicorn.Config(app, loop="asyncio", http="httptools", lifespan="on", access_log=False,
                             log_config=None, timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(uv)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

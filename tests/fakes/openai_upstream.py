@@ -77,6 +77,8 @@ class FakeOpenAI:
         self.model_answers: dict[str, Script] = {}
         self.default_reply: dict[str, Any] | None = None
         self.cancelled = 0
+        self.active = 0  # requests being answered right now (streams until their last byte)
+        self.max_active = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -144,6 +146,9 @@ class FakeOpenAI:
             else:
                 queue = self.scripts.get(request.path)
                 script = queue.pop(0) if queue else Script()
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
         try:
             return await self._answer(request, rec, script)
         except (asyncio.CancelledError, ConnectionResetError):
@@ -151,6 +156,9 @@ class FakeOpenAI:
             with self._lock:
                 self.cancelled += 1
             raise
+        finally:
+            with self._lock:
+                self.active -= 1
 
     async def _answer(self, request: web.Request, rec: Received, script: Script) -> web.StreamResponse:
         if script.delay:

@@ -111,13 +111,14 @@ def test_openai_to_anthropic_relay_any_split(data: st.DataObject) -> None:
     assert [name for name, _ in got][:2] == ["message_start", "ping"] and got[-1][0] == "message_stop"
 
 
-def test_openai_in_band_error_closes_the_anthropic_message() -> None:
+def test_openai_in_band_error_ends_the_anthropic_stream_with_an_error_event() -> None:
     relay = AnthropicFromOpenAIRelay("gpt")
     out = relay.feed(OPENAI.split(b"\n\n")[0] + b"\n\n" + sse({"error": {"message": "boom", "type": "server_error"}}))
     assert relay.error is not None and "boom" in relay.error.message
     out += relay.fail(relay.error)
     names = [n for n, _ in anthropic_events(out)]
-    assert names[-3:] == ["message_delta", "message_stop", "error"] and "content_block_delta" in names
+    # Anthropic ends a broken stream with the error event alone: no message_stop claims it was whole.
+    assert names[-1] == "error" and "message_stop" not in names and "content_block_delta" in names
 
 
 @FAST

@@ -80,17 +80,18 @@ def test_reset_mid_stream_ends_in_band_and_next_stream_works(upstream: FakeOpenA
     r = chat(gw, stream=True, stream_options={"include_usage": True})
     assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream"
     evs = events(r.text)
-    assert stream_text(evs[:-2]) == "one two "  # what arrived before the cut is delivered
-    error = json.loads(evs[-2])["error"]
+    assert stream_text(evs[:-1]) == "one two "  # what arrived before the cut is delivered
+    error = json.loads(evs[-1])["error"]
     assert error["type"] and error["message"] and error["code"] == "upstream_unavailable"
-    assert evs[-1] == "[DONE]"
+    assert "[DONE]" not in evs  # a broken stream never ends like a whole one
     assert len(upstream.requests(CHAT)) == 1  # a committed stream is never replayed
     r = chat(gw, stream=True)  # the same upstream, the next stream: whole
     evs = events(r.text)
     assert stream_text(evs) == "Hello from the fake upstream." and evs[-1] == "[DONE]"
     assert not any("error" in json.loads(e) for e in evs[:-1])
-    # The cut stream was served (200 committed) but its usage chunk never came: it adds no tokens.
-    assert_unaffected(gw, ext, admitted=2, served={"m": (2, TOKENS)}, stream=True)
+    # The cut stream was served (200 committed) but its usage chunk never came: its two chunks are
+    # booked as an estimate of the completion tokens it delivered.
+    assert_unaffected(gw, ext, admitted=2, served={"m": (2, TOKENS + 2)}, stream=True)
 
 
 # --- slow first byte (non-streaming `timeout`) -------------------------------------------------
@@ -145,14 +146,16 @@ def test_malformed_json_is_502_not_retried(upstream: FakeOpenAI, healthy: FakeOp
 DELTA = sse({"choices": [{"index": 0, "delta": {"content": "ok"}}]})
 OK_EVENT = DELTA[len("data: "):].decode().strip()
 BIG = 2 * 1024 * 1024
-# case -> (upstream chunks, outcome): "clean" = the text and one [DONE]; "as-is" = the upstream's
-# bytes reach the client unchanged; "bounded" = passed or ended by one in-band error event.
+# case -> (upstream chunks, outcome): "clean" = the text and one [DONE]; "error" = a frame that is
+# not JSON: a 502 when it is all that came before the stream was committed, else one in-band error
+# event and no [DONE]; "bounded" = the text, then one in-band error event, never buffered twice over.
 MALFORMED_SSE: dict[str, tuple[list[bytes], str]] = {
     "garbage-lines": ([b"garbage\n\n", b":::\nnot a field at all\n\n", b"data:\n\n", b"data: {nope\n\n", DELTA,
-                       b"data: [DONE]\n\n"], "clean"),
+                       b"data: [DONE]\n\n"], "error"),
     "no-final-blank-line": ([DELTA.rstrip(b"\n") + b"\n"], "clean"),
     "split-at-every-byte": ([bytes([b]) for b in DELTA + b"data: [DONE]\n\n"], "clean"),
-    "no-blank-line-between-events": ([DELTA.rstrip(b"\n") + b"\n", b"data: [DONE]\n"], "as-is"),
+    # Without the blank line both lines are one event whose data is not JSON (WHATWG SSE).
+    "no-blank-line-between-events": ([DELTA.rstrip(b"\n") + b"\n", b"data: [DONE]\n"], "error"),
     "2MiB-single-line": ([DELTA, b'data: {"x": "' + b"x" * BIG + b'"}\n\n', b"data: [DONE]\n\n"], "bounded"),
     "2MiB-without-newline": ([DELTA, b"data: " + b"y" * BIG], "bounded"),
 }
@@ -162,27 +165,33 @@ MALFORMED_SSE: dict[str, tuple[list[bytes], str]] = {
 def test_malformed_sse_ends_cleanly(upstream: FakeOpenAI, healthy: FakeOpenAI, make_gateway: Any, ext: bool,
                                     case: str) -> None:
     chunks, outcome = MALFORMED_SSE[case]
-    upstream.script(CHAT, Script(chunks=chunks))
+    upstream.script(CHAT, Script(chunks=chunks, chunk_delay=0.05))
     gw = start(make_gateway, healthy, provider("garbage", upstream.base_url, retries=2), ext=ext)
     began = time.monotonic()
     with gw.client(KEY) as c:
         r = c.post(CHAT, json={"model": "m", "stream": True})
     assert time.monotonic() - began < 10  # ended, never a hang
-    assert r.status_code == 200
-    evs = events(r.text)
-    if outcome == "clean":
-        assert evs[-1] == "[DONE]" and evs.count("[DONE]") == 1 and OK_EVENT in evs
-        assert not any(e.startswith('{"error"') for e in evs)
-    elif outcome == "as-is":
-        assert r.content.startswith(b"".join(chunks))
+    served: dict[str, tuple[int, int]] | None = {"m": (1, 0)}
+    if outcome == "error" and r.status_code == 502:
+        assert r.json()["error"]["code"] == "bad_upstream_response"
+        served = None  # nothing was delivered, so nothing is booked
     else:
-        assert evs[0] == OK_EVENT and evs[-1] == "[DONE]" and evs.count("[DONE]") == 1
-        errors = [e for e in evs if e.startswith('{"error"')]
-        assert len(errors) <= 1 and (not errors or evs[-2] == errors[0])
-        assert len(r.content) < 3 * BIG  # bounded: never buffered twice over
+        assert r.status_code == 200
+        evs = events(r.text)
+        if outcome == "clean":
+            assert evs[-1] == "[DONE]" and evs.count("[DONE]") == 1 and OK_EVENT in evs
+            assert not any(e.startswith('{"error"') for e in evs)
+            served = {"m": (1, 0)}  # no usage chunk: served, with no tokens
+        elif outcome == "error":
+            assert json.loads(evs[-1])["error"]["code"] == "bad_upstream_response" and "[DONE]" not in evs
+            assert OK_EVENT not in evs  # nothing after the malformed frame is relayed
+        else:
+            assert evs[0] == OK_EVENT and json.loads(evs[-1])["error"] and "[DONE]" not in evs
+            assert len([e for e in evs if e.startswith('{"error"')]) == 1
+            assert len(r.content) < 3 * BIG  # bounded: never buffered twice over
+            served = {"m": (1, 1)}  # one chunk delivered before the error: booked as an estimate
     assert len(upstream.requests(CHAT)) == 1
-    # Without a usage chunk the stream counts as served, with no tokens.
-    assert_unaffected(gw, ext, admitted=1, served={"m": (1, 0)}, stream=True)
+    assert_unaffected(gw, ext, admitted=1, served=served, stream=True)
 
 
 def test_done_inside_text_does_not_suppress_the_terminator(upstream: FakeOpenAI, gateway: GatewayServer) -> None:

@@ -139,7 +139,7 @@ def deployments(gw, name: str) -> dict[str, dict]:
 
 def test_a_failing_model_never_opens_its_neighbours(upstream: FakeOpenAI, make_gateway) -> None:
     upstream.answer_model("a", Script(status=500))
-    gw = make_gateway(three_models(upstream.base_url))
+    gw = make_gateway(three_models(upstream.base_url).replace("cooldown_seconds = 0.6", "cooldown_seconds = 30"))
     assert [chat_model(gw, "a") for _ in range(3)] == [500] * 3
     state = deployments(gw, "oai")
     assert state["a"]["state"] == "open" and state["b"]["state"] == "closed" and state["c"]["state"] == "closed"

@@ -76,8 +76,7 @@ def test_stream_cut_midway_ends_with_error_event(gateway, upstream: FakeOpenAI) 
         r = c.post("/v1/chat/completions", json={"model": "gpt-4o", "stream": True})
     assert r.status_code == 200
     evs = events(r.text)
-    assert evs[-1] == "[DONE]"
-    assert "error" in json.loads(evs[-2])
+    assert "error" in json.loads(evs[-1]) and "[DONE]" not in evs  # broken, so never a clean end
     assert len(upstream.requests()) == 1  # committed streams are never retried
 
 
@@ -98,12 +97,14 @@ def test_stream_all_failing_gives_json_error_not_sse(gateway, upstream: FakeOpen
     assert r.json()["error"]["message"] == "busy"
 
 
-def test_malformed_sse_frames_pass_and_stream_finishes(gateway, upstream: FakeOpenAI) -> None:
+def test_malformed_first_frame_is_a_502_before_the_stream(gateway, upstream: FakeOpenAI) -> None:
     chunks = [b"data: {not json}\n\n", sse({"choices": [{"index": 0, "delta": {"content": "ok"}}]}), b"data: [DONE]\n\n"]
     upstream.script("/v1/chat/completions", Script(chunks=chunks))
     with gateway.client(KEY) as c:
         r = c.post("/v1/chat/completions", json={"model": "gpt-4o", "stream": True})
-    assert r.status_code == 200 and events(r.text)[-1] == "[DONE]"
+    assert r.status_code == 502 and r.json()["error"]["code"] == "bad_upstream_response"
+    assert "{not json}" in r.json()["error"]["message"]
+    assert len(upstream.requests()) == 1  # garbage is not retried on the same deployment
 
 
 def test_client_disconnect_cancels_upstream(gateway, upstream: FakeOpenAI) -> None:

@@ -356,3 +356,42 @@ def test_native_items_for_a_fallback_replay() -> None:
     assert [i["type"] for i in native] == ["message", "reasoning", "message", "function_call", "function_call_output"]
     assert "id" not in native[0] and "id" not in native[4] and native[1]["id"] == "rs_3"
     assert native[2]["id"].startswith("msg_") and native[3]["id"].startswith("fc_")
+
+
+def test_namespace_tools_become_prefixed_functions_and_calls_come_back_namespaced() -> None:
+    from crabllm.translate.responses_out import chat_to_response
+    from crabllm.translate.responses_stream import ChatStreamToResponses
+
+    req = {"model": "m", "input": "hi", "tools": [
+        {"type": "namespace", "name": "crm", "description": "the CRM",
+         "tools": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]},
+        {"type": "function", "name": "plain"},
+        {"type": "web_search", "external_web_access": False}]}
+    chat = responses_to_chat(req, "m")
+    assert [t["function"]["name"] for t in chat["tools"]] == ["crm__lookup", "plain"]  # the web search is off
+    answer = {"id": "c", "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "crm__lookup", "arguments": "{}"}},
+            {"id": "call_2", "type": "function", "function": {"name": "plain", "arguments": "{}"}}]}}]}
+    out = chat_to_response(answer, req, response_id="resp_1", created_at=1, model="m")
+    calls = [i for i in out["output"] if i["type"] == "function_call"]
+    assert (calls[0]["namespace"], calls[0]["name"]) == ("crm", "lookup") and "namespace" not in calls[1]
+    stream = ChatStreamToResponses(req, response_id="resp_2", created_at=1, model="m")
+    stream.start()
+    stream.feed({"choices": [{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "id": "call_1", "type": "function", "function": {"name": "crm__lookup", "arguments": "{}"}}]}}]})
+    stream.finish()
+    call = next(i for i in stream.response["output"] if i["type"] == "function_call")
+    assert (call["namespace"], call["name"]) == ("crm", "lookup")
+    # The call replayed as history goes back upstream under its chat name.
+    follow = responses_to_chat({**req, "input": [call, {"type": "function_call_output", "call_id": "call_1",
+                                                        "output": "ok"}]}, "m")
+    assert follow["messages"][0]["tool_calls"][0]["function"]["name"] == "crm__lookup"
+
+
+def test_a_web_search_that_may_reach_the_web_still_needs_a_native_deployment() -> None:
+    with pytest.raises(InvalidRequest, match="web_search"):
+        responses_to_chat({"model": "m", "input": "hi", "tools": [{"type": "web_search"}]}, "m")
+    with pytest.raises(InvalidRequest, match="custom"):
+        responses_to_chat({"model": "m", "input": "hi", "tools": [
+            {"type": "namespace", "name": "ns", "description": "", "tools": [{"type": "custom", "name": "x"}]}]}, "m")

@@ -113,3 +113,13 @@ def test_provider_rows_carry_the_circuit_state() -> None:
                           {"name": "b", "kind": "openai", "models": ["m"], "weight": 1}], None, {})
     assert (rows[0].circuit, rows[0].open_until, rows[0].last_error) == ("open", 123.0, "boom")
     assert rows[1].circuit == "closed" and rows[1].open_until is None
+
+
+def test_provider_rows_sum_inflight_and_take_the_slowest_ewma() -> None:
+    from tui.model import provider_rows
+
+    rows = provider_rows([{"name": "a", "models": ["m", "n"], "deployments": [
+        {"model": "m", "state": "closed", "ewma_latency_ms": 12.5, "inflight": 2},
+        {"model": "n", "state": "closed", "ewma_latency_ms": None, "inflight": 1}]},
+        {"name": "b", "models": ["m"]}], None, {})
+    assert (rows[0].inflight, rows[0].ewma_ms) == (3, 12.5) and (rows[1].inflight, rows[1].ewma_ms) == (0, None)

@@ -25,13 +25,23 @@ def status_text(event: dict[str, Any]) -> Text:
     return Text(str(code or "ERR"), style="bold red" if failed else "green")
 
 
+def route_text(path: Any) -> str:
+    """A short name of the route: `chat`, `responses`, `messages`, `embeddings`, `count_tokens`, `speech`…"""
+    if not path:
+        return "-"
+    parts = str(path).removeprefix("/v1/").split("/")
+    if parts[0] == "chat":
+        return "chat"
+    return parts[0] if len(parts) == 1 or parts[0] in ("images",) else parts[-1]
+
+
 class LogsScreen(TableScreen):
     """Newest at the bottom; while following, the cursor stays on the newest request."""
 
     VIEW = "Logs"
     MODE = "logs"
     NOUN = "requests"
-    COLUMNS = ("Time", "Status", "Key", "Model", "Provider", "Latency", "Tokens", "Cost")
+    COLUMNS = ("Time", "Status", "Route", "Key", "Model", "Provider", "Latency", "Tokens", "Cost")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pause", "Pause", tooltip="Stop moving with new requests (they are still collected)"),
         Binding("p", "follow", "Follow", tooltip="Show new requests as they finish"),
@@ -75,7 +85,8 @@ class LogsScreen(TableScreen):
     def cells(self, row: dict[str, Any]) -> Iterable[str | Text]:
         tokens = (row.get("prompt_tokens") or 0) + (row.get("completion_tokens") or 0)
         model = (row.get("model") or "-") + (" ⇣" if row.get("stream") else "")
-        return (fmt.clock(row.get("time"), self.console.tz), status_text(row), row.get("key") or "-", model,
+        return (fmt.clock(row.get("time"), self.console.tz), status_text(row), route_text(row.get("path")),
+                row.get("key") or "-", model,
                 row.get("provider") or "-", fmt.right(fmt.ms(row.get("latency_ms"))), fmt.right(fmt.count(tokens)),
                 fmt.right(fmt.usd(row.get("cost_usd"))))
 

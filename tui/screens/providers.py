@@ -1,4 +1,4 @@
-"""Providers view: kind, models, weight and health (last test, latency, recent errors); add, edit, delete, test."""
+"""Providers view: kind, models, weight, health (last test, latency, recent errors) and load; add, edit, delete, test."""
 
 from __future__ import annotations
 
@@ -19,13 +19,16 @@ from tui.screens.base import TableScreen
 
 
 class ProvidersScreen(TableScreen):
-    """Cooldown is the gateway's circuit breaker: '-' while closed, the time left while open."""
+    """Cooldown is the gateway's circuit breaker: '-' while closed, the time left while open.
+
+    Load is requests in flight @ the slowest deployment's peak-EWMA latency (what `latency` routing sees).
+    """
 
     VIEW = "Providers"
     MODE = "providers"
     NOUN = "providers"
     MUTATING = frozenset({"add_provider", "edit_provider", "delete_provider"})
-    COLUMNS = ("Name", "Kind", "Test", "Latency", "Req", "Errors", "Cooldown", "Weight", "Last error", "Models")
+    COLUMNS = ("Name", "Kind", "Test", "Latency", "Load", "Req", "Errors", "Cooldown", "Weight", "Last error", "Models")
     SORTS = (("Name", lambda r: r.name.lower(), False), ("Req", lambda r: r.requests, True),
              ("Errors", lambda r: r.error_rate or 0.0, True), ("Kind", lambda r: (r.kind, r.name), False),
              ("Weight", lambda r: r.weight, True))
@@ -64,6 +67,12 @@ class ProvidersScreen(TableScreen):
             return Text(f"429 {max(0, row.open_until - self.console.clock()):.0f}s{which}", style="yellow")
         return fmt.DASH
 
+    @staticmethod
+    def _load(row: ProviderRow) -> str | Text:
+        if row.ewma_ms is None and not row.inflight:
+            return fmt.right("-", "dim")
+        return fmt.right(f"{row.inflight} @ {fmt.ms(row.ewma_ms)}")
+
     def cells(self, row: ProviderRow) -> Iterable[str | Text]:
         if row.test_ok is None:
             test = Text("never", style="dim")
@@ -73,7 +82,7 @@ class ProvidersScreen(TableScreen):
         rate = row.error_rate
         errors = fmt.right(fmt.pct(rate), "red" if rate else "") if rate is not None else fmt.right("-", "dim")
         return (
-            Text(row.name, style="bold"), row.kind, test, fmt.right(fmt.ms(row.latency_ms)),
+            Text(row.name, style="bold"), row.kind, test, fmt.right(fmt.ms(row.latency_ms)), self._load(row),
             fmt.right(fmt.count(row.requests)), errors, self._cooldown(row), fmt.right(str(row.weight)),
             Text(fmt.clip(row.last_error or "-", 40), style="red" if row.last_error else "dim"),
             fmt.clip(row.models or "-", 40),
