@@ -13,7 +13,7 @@ from crabllm.config.schema import Config, ModelInfo, RateLimit
 from crabllm.errors import ModelNotFound, PermissionDenied
 from crabllm.providers.base import Provider
 from crabllm.providers.factory import build_provider
-from crabllm.strategies import build_strategy
+from crabllm.routing.strategies import build_strategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class Route:
 
     model: str
     deployments: tuple[Provider, ...]
-    #: crabllm.strategies.Strategy; None = weighted (routing.attempt_order, the fast path).
+    #: crabllm.routing.strategies.Strategy; None = weighted (routing.attempt_order, the fast path).
     strategy: Any = None
 
     @property

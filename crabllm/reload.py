@@ -6,27 +6,39 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import watchfiles
 
 from crabllm.config.loader import load_config
+from crabllm.config.schema import Config
 from crabllm.errors import ConfigError
+from crabllm.registry import Registry, RegistryHolder
 from crabllm.types.admin import ReloadStatus
-
-if TYPE_CHECKING:
-    from crabllm.server.runtime import Gateway
 
 log = logging.getLogger("crabllm.reload")
 DEBOUNCE_MS = 150
 
 
-class Reloader:
-    """Keeps the old registry serving when the new file is invalid, and reports why."""
+class Target(Protocol):
+    """What a reload acts on (the server's Gateway): the holder to swap, and how to build a registry."""
 
-    def __init__(self, gateway: Gateway, path: str) -> None:
-        self.gw = gateway
+    holder: RegistryHolder
+
+    def build(self, config: Config, generation: int) -> Registry: ...
+
+
+class Reloader:
+    """Keeps the old registry serving when the new file is invalid, and reports why.
+
+    `publish(kind, data)` announces every outcome (the server passes its event feed).
+    """
+
+    def __init__(self, target: Target, path: str, publish: Callable[[str, dict[str, Any]], None]) -> None:
+        self.gw = target
+        self._publish = publish
         self.path = Path(path).resolve()
         self.last: ReloadStatus | None = None
         self._lock = asyncio.Lock()
@@ -60,8 +72,8 @@ class Reloader:
                 status = ReloadStatus(at=time.time(), ok=True, reason=reason)
                 log.info("config reloaded (%s): generation %d, %d models", reason, registry.generation, len(registry.models))
             self.last = status
-            self.gw.observer.events.publish("reload", {"generation": self.gw.holder.current.generation,
-                                                       **{f: getattr(status, f) for f in status.__struct_fields__}})
+            self._publish("reload", {"generation": self.gw.holder.current.generation,
+                                     **{f: getattr(status, f) for f in status.__struct_fields__}})
             return status
 
     async def _watch(self) -> None:

@@ -19,6 +19,7 @@ from textual.signal import Signal
 
 from crabllm.client import ClientError
 from tui.conn import CONNECTING, LIVE, Connection, from_error
+from tui.dialogs.help import HelpScreen, view_bindings
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.keys import KeysScreen
 from tui.screens.logs import LogsScreen
@@ -31,7 +32,10 @@ VIEWS = ("dashboard", "keys", "providers", "logs")
 
 
 class ConsoleApp(App[None]):
-    """`client` is an AdminClient (or anything with its async methods); the app closes it on exit."""
+    """`client` is an AdminClient (or anything with its async methods); the app closes it on exit.
+
+    It satisfies `tui.console.Console`, the only face of it that screens, dialogs and widgets see.
+    """
 
     CSS_PATH = "console.tcss"
     TITLE = "crabllm console"
@@ -173,15 +177,11 @@ class ConsoleApp(App[None]):
             self.refresh_lists()
 
     def action_help(self) -> None:
-        from tui.dialogs.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Every explained binding of the view (what `?` lists) is a palette command, then Textual's own."""
-        from tui.dialogs.help import view_bindings
-
         titles: set[str] = set()
         for keys, b, node in view_bindings(self, screen):
             titles.add(b.description)

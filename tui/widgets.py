@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,29 +11,23 @@ from textual.widgets import Sparkline, Static
 
 from tui import fmt
 from tui.conn import Connection
-
-if TYPE_CHECKING:
-    from tui.app import ConsoleApp
+from tui.console import console_of
 
 TABS = (("1", "dashboard", "Dashboard"), ("2", "keys", "Keys"), ("3", "providers", "Providers"), ("4", "logs", "Logs"))
 STATE_STYLE = {"live": "bold green", "connecting": "bold yellow", "down": "bold red", "unauthorized": "bold red",
                "error": "bold red"}
 
 
-def console(widget: Static | Vertical) -> ConsoleApp:
-    return cast("ConsoleApp", widget.app)
-
-
 class ConsoleHeader(Static):
     """One line: product, gateway URL, connection state and the read-only marker."""
 
     def on_mount(self) -> None:
-        app = console(self)
+        app = console_of(self)
         app.connection_signal.subscribe(self, self.show_connection)
         self.show_connection(app.connection)
 
     def show_connection(self, conn: Connection) -> None:
-        app = console(self)
+        app = console_of(self)
         text = Text.assemble((" crabllm ", "bold reverse"), " ", (app.url, "bold"), "  ")
         text.append(f"● {conn.label}", style=STATE_STYLE.get(conn.state, "bold red"))
         if app.read_only:
@@ -64,7 +57,7 @@ class ConnectionBanner(Static):
     """Hidden while connected; otherwise what went wrong, what to do, and that it keeps retrying."""
 
     def on_mount(self) -> None:
-        app = console(self)
+        app = console_of(self)
         app.connection_signal.subscribe(self, self.show_connection)
         self.show_connection(app.connection)
 
@@ -73,7 +66,7 @@ class ConnectionBanner(Static):
         self.set_class(conn.state == "unauthorized", "-auth")
         if not self.display:
             return
-        app = console(self)
+        app = console_of(self)
         down_for = fmt.span(app.clock() - conn.since) if conn.since else "0s"
         text = Text.assemble((conn.message, "bold"), " ", conn.hint, "\n",
                              (f"Retrying every {conn.retry_in:g} s (down for {down_for}); press r to retry now.", "italic"))

@@ -15,7 +15,7 @@ def add_openapi_parser(subparsers: argparse._SubParsersAction) -> None:  # type:
 
 
 def run_openapi(args: argparse.Namespace) -> int:
-    from crabllm.server.openapi import docs_html, document_bytes
+    from crabllm.server.docs.openapi import docs_html, document_bytes
 
     document = document_bytes()
     if getattr(args, "format", "json") == "html":

@@ -136,7 +136,7 @@ def _run_workers(path: Path, config: Config, listen: str, sock: socket.socket, v
     os.environ.update({"CRABLLM_CONFIG": str(path.resolve()), "CRABLLM_VERBOSITY": str(verbosity),
                        "PROMETHEUS_MULTIPROC_DIR": metrics_dir})
     uv_config = uvicorn.Config(
-        "crabllm.server.app:worker_app", factory=True, workers=workers, loop="uvloop", http="httptools",
+        "crabllm.cli.worker:worker_app", factory=True, workers=workers, loop="uvloop", http="httptools",
         lifespan="on", access_log=False, log_config=None, timeout_graceful_shutdown=int(config.shutdown_timeout) or None,
         server_header=False, date_header=False, backlog=2048, timeout_keep_alive=75,
     )

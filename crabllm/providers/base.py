@@ -36,7 +36,7 @@ class Upstream(Protocol):
         ...
 
     # Optional: `async peek(wait) -> bytes`, the first body bytes, waiting at most `wait` seconds
-    # (then not yielded again by `chunks`); see crabllm.server.relay.prime.
+    # (then not yielded again by `chunks`); see crabllm.server.proxy.relay.prime.
 
     def close(self) -> None:
         """Release the connection at once; safe to call twice."""

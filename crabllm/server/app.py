@@ -17,18 +17,18 @@ from crabllm.config.loader import load_config
 from crabllm.config.schema import Config
 from crabllm.config.secret import Secret, enc_hook
 from crabllm.errors import CrabError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
-from crabllm.server.admin import admin_router
-from crabllm.server.admin_ext import EXTENSION_HANDLERS
-from crabllm.server.admin_obs import OBS_HANDLERS, metrics
-from crabllm.server.admin_providers import PROVIDER_HANDLERS
-from crabllm.server.fastpath import FastPath, asgi_prefixes, asgi_routes
-from crabllm.server.media import Media
-from crabllm.server.messages import Messages
-from crabllm.server.meta import Meta
-from crabllm.server.openapi import openapi_handlers
-from crabllm.server.proxy import Proxy
-from crabllm.server.responses import Responses
-from crabllm.server.responses_state import ResponsesState
+from crabllm.server.admin.api import admin_router
+from crabllm.server.admin.extensions import EXTENSION_HANDLERS
+from crabllm.server.admin.observe import OBS_HANDLERS, metrics
+from crabllm.server.admin.providers import PROVIDER_HANDLERS
+from crabllm.server.proxy.fastpath import FastPath, asgi_prefixes, asgi_routes
+from crabllm.server.proxy.media import Media
+from crabllm.server.proxy.messages import Messages
+from crabllm.server.proxy.meta import Meta
+from crabllm.server.docs.openapi import openapi_handlers
+from crabllm.server.proxy.chat import Proxy
+from crabllm.server.proxy.responses import Responses
+from crabllm.server.proxy.responses_state import ResponsesState
 from crabllm.server.runtime import Gateway, new_session
 from crabllm.storage.factory import open_storage
 
@@ -196,13 +196,3 @@ def _handlers(state: dict[str, Gateway]) -> list[Any]:
 
 _TARGETS: dict[str, Any] = {"proxy": Proxy, "meta": Meta, "messages": Messages, "media": Media,
                             "responses": Responses, "responses_state": ResponsesState}
-
-
-def worker_app() -> Litestar:
-    """App factory for `serve --workers N`: each worker process configures itself from the environment."""
-    import os
-
-    from crabllm.cli.logs import setup_logging
-
-    setup_logging(int(os.environ.get("CRABLLM_VERBOSITY", "0")))
-    return create_app(os.environ["CRABLLM_CONFIG"])

@@ -6,23 +6,22 @@ import asyncio
 import contextlib
 import logging
 import random
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
-from crabllm.breaker import Breaker, split_id
+from crabllm.routing.breaker import Breaker, split_id
 from crabllm.config.schema import Config
 from crabllm.extensions.audit import AuditLog
 from crabllm.extensions.parallel import ParallelLimiter
 from crabllm.extensions.pipeline import build_pipeline
-from crabllm.loads import Loads
+from crabllm.routing.loads import Loads
 from crabllm.registry import Registry, RegistryHolder, build_registry
 from crabllm.reload import Reloader
-from crabllm.server.keystore import KeyStore
+from crabllm.server.state.keystore import KeyStore
 from crabllm.storage.base import Storage
-from crabllm.server.observe import Observer
-from crabllm.server.responses_store import ResponseStore
-from crabllm.server.stream import SSERelay
+from crabllm.server.observe.observer import Observer
+from crabllm.server.state.responses import ResponseStore
 from crabllm.telemetry.slot import TelemetrySlot
 
 log = logging.getLogger("crabllm.server")
@@ -32,11 +31,17 @@ KEEPALIVE_TICK = 5.0
 KEEPALIVE = b":\n\n"
 
 
+class OpenStream(Protocol):
+    """What the tracker needs of a committed stream's relay: when it last wrote to the client."""
+
+    last_write: float
+
+
 class StreamTracker:
     """Open SSE responses: counted for shutdown and metrics, sent a keep-alive comment when idle."""
 
     def __init__(self) -> None:
-        self.open: dict[SSERelay, Any] = {}
+        self.open: dict[OpenStream, Any] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -48,11 +53,11 @@ class StreamTracker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def add(self, relay: SSERelay, send: Any) -> None:
+    def add(self, relay: OpenStream, send: Any) -> None:
         relay.last_write = asyncio.get_running_loop().time()
         self.open[relay] = send
 
-    def discard(self, relay: SSERelay) -> None:
+    def discard(self, relay: OpenStream) -> None:
         self.open.pop(relay, None)
 
     async def _tick(self) -> None:
@@ -109,7 +114,7 @@ class Gateway:
         self.loads = Loads()  # per-deployment in-flight and latency, for the routing strategies
         self.parallel = ParallelLimiter(storage)  # per-key max_parallel_requests
         self.load_gauges = Ticker(lambda: self.observer.metrics.publish_loads(self.loads))
-        self.reloader = Reloader(self, config_path)
+        self.reloader = Reloader(self, config_path, lambda kind, data: self.observer.events.publish(kind, data))
         self.rng = random.Random(seed)
         self.streams = StreamTracker()
         self.observer = Observer()

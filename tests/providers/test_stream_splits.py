@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from crabllm.providers.anthropic import AnthropicSSEStream
 from crabllm.providers.bedrock import ConverseEventStream
 from crabllm.providers.google import GeminiSSEStream
-from crabllm.server.anthropic_relay import AnthropicFromOpenAIRelay, AnthropicPassRelay
+from crabllm.server.proxy.anthropic_relay import AnthropicFromOpenAIRelay, AnthropicPassRelay
 from tests.fakes import anthropic_upstream, bedrock_upstream, gemini_upstream
 from tests.fakes.openai_upstream import sse, stream_chunks
 from tests.translate._split import reads

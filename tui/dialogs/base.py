@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar
 
 from textual import on, work
 from textual.binding import Binding, BindingType
@@ -10,9 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Select, Static
 
 from crabllm.client import ClientError
-
-if TYPE_CHECKING:
-    from tui.app import ConsoleApp
+from tui.console import Console, console_of
 
 T = TypeVar("T")
 
@@ -23,8 +21,8 @@ class Dialog(ModalScreen[T]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Close", tooltip="Close this dialog")]
 
     @property
-    def console(self) -> ConsoleApp:
-        return cast("ConsoleApp", self.app)
+    def console(self) -> Console:
+        return console_of(self)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual import on
@@ -12,11 +12,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from tui.console import Console, console_of
 from tui.filters import text_filter
 from tui.widgets import ConnectionBanner, ConsoleHeader, ViewTabs
-
-if TYPE_CHECKING:
-    from tui.app import ConsoleApp
 
 
 class ViewScreen(Screen[None]):
@@ -30,8 +28,8 @@ class ViewScreen(Screen[None]):
     ]
 
     @property
-    def console(self) -> ConsoleApp:
-        return cast("ConsoleApp", self.app)
+    def console(self) -> Console:
+        return console_of(self)
 
     def compose(self) -> ComposeResult:
         self.sub_title = self.VIEW
