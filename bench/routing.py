@@ -16,9 +16,9 @@ from pathlib import Path
 if __name__ == "__main__" and not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crabllm.loads import Loads  # noqa: E402
-from crabllm.routing import attempt_order  # noqa: E402
-from crabllm.strategies import Cost, LeastBusy, Latency  # noqa: E402
+from crabllm.routing.loads import Loads  # noqa: E402
+from crabllm.routing.dispatch import attempt_order  # noqa: E402
+from crabllm.routing.strategies import Cost, LeastBusy, Latency  # noqa: E402
 
 SIZES = (2, 4, 8)
 

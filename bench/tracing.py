@@ -16,7 +16,7 @@ if __name__ == "__main__" and not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crabllm.server.http import Exchange  # noqa: E402
-from crabllm.server.observe import Observer  # noqa: E402
+from crabllm.server.observe.observer import Observer  # noqa: E402
 from crabllm.telemetry.context import ACTIVE  # noqa: E402
 
 SCOPE: dict[str, Any] = {"type": "http", "method": "POST", "path": "/v1/chat/completions",
@@ -131,7 +131,7 @@ async def _e2e(mode: str, n: int) -> float:
 
     from crabllm.config.schema import Config
     from crabllm.config.secret import dec_hook
-    from crabllm.server.proxy import Proxy
+    from crabllm.server.proxy.chat import Proxy
     from crabllm.server.runtime import Gateway, new_session
     from crabllm.storage.factory import open_storage
 
