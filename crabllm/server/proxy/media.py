@@ -8,18 +8,17 @@ from typing import Any
 
 import msgspec
 
-from crabllm.errors import CrabError, InvalidRequest, MethodNotAllowed, PayloadTooLarge, UnsupportedOperation
-from crabllm.extensions.call import Call
+from crabllm.errors import InvalidRequest, PayloadTooLarge, UnsupportedOperation
 from crabllm.providers.base import Endpoint, Provider, Upstream
-from crabllm.registry import Registry, Route
+from crabllm.registry import Route
 from crabllm.routing.dispatch import dispatch
-from crabllm.server.auth import authenticate
 from crabllm.server.http import ClientGone, Exchange
-from crabllm.server.proxy.chat import NO_RETRY, decode_view, model_body
+from crabllm.server.proxy.preamble import Policy, Request, serve
+from crabllm.server.proxy.views import model_body
 from crabllm.server.proxy.relay import BytesRelay, relay_stream
 from crabllm.server.runtime import Gateway
 from crabllm.translate.multipart import boundary_of, field_text, scan
-from crabllm.types.openai import model_view
+from crabllm.types.openai import ModelView, model_view
 
 
 class _Usage(msgspec.Struct):
@@ -35,6 +34,8 @@ class _UsageView(msgspec.Struct):
 
 _usage_view = msgspec.json.Decoder(_UsageView)
 #: Endpoint names as the extensions (usage, audit) record them.
+_JSON = Policy(view=model_view)
+_MULTIPART = Policy()  # the upload is read into one buffer and framed by the handler itself
 _ENDPOINT_NAMES = {Endpoint.IMAGES: "images", Endpoint.SPEECH: "speech", Endpoint.TRANSCRIPTIONS: "transcriptions"}
 
 
@@ -96,75 +97,52 @@ class Media:
         self.gw = gateway
 
     async def images(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await self._handle(scope, receive, send, Endpoint.IMAGES)
+        await serve(self.gw, scope, receive, send, _JSON, self._images)
 
     async def speech(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await self._handle(scope, receive, send, Endpoint.SPEECH)
+        await serve(self.gw, scope, receive, send, _JSON, self._speech_request)
 
     async def transcriptions(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await self._handle(scope, receive, send, Endpoint.TRANSCRIPTIONS)
+        await serve(self.gw, scope, receive, send, _MULTIPART, self._transcriptions)
 
-    async def _handle(self, scope: dict[str, Any], receive: Any, send: Any, endpoint: Endpoint) -> None:
-        ex = Exchange(scope, receive, send)
-        gw = self.gw
-        reg = gw.holder.current
-        pipe = reg.pipeline
-        call: Call | None = None
-        gw.observer.begin(ex)
-        try:
-            if scope["method"] != "POST":
-                raise MethodNotAllowed(f"use POST for /v1/{endpoint.value}")
-            ex.check_headers(reg.config.limits.max_header_bytes)
-            ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
-            limit = reg.config.limits.max_body_bytes
-            content_type: str | None = None
-            if endpoint is Endpoint.TRANSCRIPTIONS:
-                content_type = _header(scope, b"content-type")
-                boundary = boundary_of(content_type)
-                buf = await read_into_buffer(ex, limit)
-                route, body = self._multipart_route(reg, ex, buf, boundary)
-                deployments = capable(route, endpoint)
-            else:
-                raw = await ex.read_body(limit)
-                if reg.log_bodies:
-                    ex.body = raw
-                view = decode_view(model_view, raw)
-                route = _route(reg, ex, view.model)
-                deployments = capable(route, endpoint)
-                body = model_body(raw, view.model, route.model)
-            if ex.key is not None and ex.key.max_parallel_requests:
-                ex.finishing = gw.parallel.releaser(await gw.parallel.acquire(ex.key, ex.key.max_parallel_requests))
-            if pipe is not None:
-                # Rate limits and budgets apply; the upload itself is never kept for the extensions.
-                call = pipe.start(ex.key, route.model, _ENDPOINT_NAMES[endpoint], False,
-                                  b"" if endpoint is Endpoint.TRANSCRIPTIONS else body)
-                ex.extra = call.headers
-                await pipe.before(call)  # media answers are never cached
-            if endpoint is Endpoint.SPEECH:
-                await self._speech(ex, deployments, body, route.model, route.strategy)
-            else:
-                await self._unary(ex, deployments, endpoint, body, route.model, content_type, route.strategy)
-            if call is not None and pipe is not None:
-                served, call = call, None
-                cost = reg.cost(ex.provider, ex.model, ex.prompt_tokens, ex.completion_tokens)
-                await pipe.after(served, ex.provider, ex.prompt_tokens, ex.completion_tokens, cost, None)
-        except CrabError as e:
-            if not ex.response_started:
-                await ex.respond_error(e, extra=NO_RETRY if ex.dispatched else None)
-        except ClientGone:
-            ex.status = 499
-        finally:
-            if call is not None and pipe is not None:
-                await pipe.failed(call)
-            if ex.finishing is not None:  # not given back yet (no answer was sent: an error, a disconnect)
-                await ex.finish_work()
-            gw.observer.finish(ex, reg)
+    async def _images(self, r: Request, raw: bytes, view: ModelView) -> None:
+        await self._json_media(r, Endpoint.IMAGES, raw, view)
+
+    async def _speech_request(self, r: Request, raw: bytes, view: ModelView) -> None:
+        await self._json_media(r, Endpoint.SPEECH, raw, view)
+
+    async def _json_media(self, r: Request, endpoint: Endpoint, raw: bytes, view: ModelView) -> None:
+        route = r.route(view.model)
+        deployments = capable(route, endpoint)
+        body = model_body(raw, view.model, route.model)
+        if r.gated:
+            await r.admit(route.model, _ENDPOINT_NAMES[endpoint], False, body, cached=False)  # never cached
+        if endpoint is Endpoint.SPEECH:
+            await self._speech(r.ex, deployments, body, route.model, route.strategy)
+        else:
+            await self._unary(r.ex, deployments, endpoint, body, route.model, None, route.strategy)
+        if r.call is not None:
+            await r.served(None)
+
+    async def _transcriptions(self, r: Request, _body: bytes, _view: None) -> None:
+        ex = r.ex
+        content_type = _header(ex.scope, b"content-type")
+        boundary = boundary_of(content_type)
+        buf = await read_into_buffer(ex, r.reg.config.limits.max_body_bytes)
+        route, body = self._multipart_route(r, buf, boundary)
+        deployments = capable(route, Endpoint.TRANSCRIPTIONS)
+        # Rate limits and budgets apply; the upload itself is never kept for the extensions.
+        if r.gated:
+            await r.admit(route.model, _ENDPOINT_NAMES[Endpoint.TRANSCRIPTIONS], False, b"", cached=False)
+        await self._unary(ex, deployments, Endpoint.TRANSCRIPTIONS, body, route.model, content_type, route.strategy)
+        if r.call is not None:
+            await r.served(None)
 
     @staticmethod
-    def _multipart_route(reg: Registry, ex: Exchange, buf: bytearray, boundary: bytes) -> tuple[Route, bytearray]:
+    def _multipart_route(r: Request, buf: bytearray, boundary: bytes) -> tuple[Route, bytearray]:
         # Every part is framed before anything is sent: a broken upload is a 400 here, never a
         # silently truncated form upstream. Scanning only finds offsets; nothing is copied.
-        most = reg.config.limits.max_multipart_parts
+        most = r.reg.config.limits.max_multipart_parts
         parts = list(itertools.islice(scan(buf, boundary), most + 1))
         if len(parts) > most:
             raise InvalidRequest(f"too many multipart parts (the limit is {most}; [limits] max_multipart_parts)")
@@ -172,7 +150,7 @@ class Media:
         if model_part is None:
             raise InvalidRequest("missing 'model' field in multipart form", param="model")
         requested = field_text(buf, model_part).strip()
-        route = _route(reg, ex, requested)
+        route = r.route(requested)
         if route.model != requested:
             # Rewrite the alias in place: the (possibly large) upload is never copied.
             buf[model_part.start:model_part.end] = route.model.encode()
@@ -205,13 +183,6 @@ class Media:
         ex.provider = provider.name
         headers = ex.base_headers((upstream.content_type or "audio/mpeg").encode("latin-1"))
         await relay_stream(self.gw, ex, upstream, BytesRelay(), headers, keepalive=False)
-
-
-def _route(reg: Registry, ex: Exchange, requested: str) -> Route:
-    route = reg.route(requested)
-    reg.check_allowed(ex.key, requested, route.model)
-    ex.model = route.model
-    return route
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:

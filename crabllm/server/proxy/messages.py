@@ -7,20 +7,20 @@ from typing import Any
 import msgspec
 
 from crabllm.errors import (
-    CrabError, InvalidRequest, MethodNotAllowed, UnsupportedOperation, UpstreamError, UpstreamProtocolError,
+    InvalidRequest, UpstreamError, UpstreamProtocolError,
 )
-from crabllm.extensions.call import Call
 from crabllm.providers.anthropic import AnthropicProvider, with_beta
 from crabllm.providers.base import Endpoint, Provider
 from crabllm.providers.transport import untranslatable
-from crabllm.registry import Registry, Route
+from crabllm.registry import Route
 from crabllm.routing.dispatch import dispatch
 from crabllm.server.proxy.anthropic_relay import AnthropicFromOpenAIRelay, AnthropicPassRelay, anthropic_usage_tokens
-from crabllm.server.auth import authenticate
-from crabllm.server.http import ClientGone, Exchange
-from crabllm.server.proxy.chat import NO_RETRY, SSE_HEADERS, decode_view, model_body
+from crabllm.server.http import Exchange
+from crabllm.server.proxy.preamble import Policy, Request, serve
+from crabllm.server.proxy.views import NO_RETRY, SSE_HEADERS, model_body
 from crabllm.server.proxy.relay import prime, relay_stream
 from crabllm.server.runtime import Gateway
+from crabllm.translate.anthropic_count import estimate_input_tokens
 from crabllm.translate.anthropic_in import anthropic_request_to_openai, openai_response_to_anthropic
 from crabllm.translate.common import as_int
 from crabllm.types.chat import strip_private
@@ -77,67 +77,29 @@ class Messages:
         self.gw = gateway
 
     async def messages(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await self._handle(scope, receive, send, count=False)
+        await serve(self.gw, scope, receive, send, ANTHROPIC, self._messages)
 
     async def count_tokens(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await self._handle(scope, receive, send, count=True)
+        await serve(self.gw, scope, receive, send, ANTHROPIC, self._count)
 
-    async def _handle(self, scope: dict[str, Any], receive: Any, send: Any, *, count: bool) -> None:
-        ex = Exchange(scope, receive, send)
-        gw = self.gw
-        reg = gw.holder.current
-        pipe = reg.pipeline
-        call: Call | None = None
-        gw.observer.begin(ex)
-        try:
-            if scope["method"] != "POST":
-                raise MethodNotAllowed(f"use POST for {scope['path']}")
-            ex.check_headers(reg.config.limits.max_header_bytes)
-            ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
-            body = await ex.read_body(reg.config.limits.max_body_bytes)
-            if reg.log_bodies:
-                ex.body = body
-            view = decode_view(_view, body)
-            route = _route(reg, ex, view.model)
-            beta = _header(scope, b"anthropic-beta")
-            if count:
-                await self._count_tokens(ex, route, model_body(body, view.model, route.model), beta)
-                return
-            ex.stream = stream = view.stream is True
-            if ex.key is not None and ex.key.max_parallel_requests:
-                ex.finishing = gw.parallel.releaser(await gw.parallel.acquire(ex.key, ex.key.max_parallel_requests))
-            if pipe is not None:
-                call = pipe.start(ex.key, route.model, "messages", stream, body)
-                ex.extra = call.headers
-                cached = await pipe.before(call)
-                if cached is not None:
-                    ex.cached = True
-                    call = None
-                    await ex.respond(200, cached, ex.base_headers())
-                    return
-            if all(is_anthropic(p) for p in route.deployments):
-                data = await self._pass(ex, route, model_body(body, view.model, route.model), stream, beta)
-            else:
-                data = await self._translated(ex, route, body, view.model, stream, beta)
-            if call is not None and pipe is not None:
-                served, call = call, None
-                cost = reg.cost(ex.provider, ex.model, ex.prompt_tokens, ex.completion_tokens)
-                await pipe.after(served, ex.provider, ex.prompt_tokens, ex.completion_tokens, cost,
-                                 data if not ex.error else None)
-        except UpstreamError as e:
-            if not ex.response_started:
-                await _respond_upstream_error(ex, e)
-        except CrabError as e:
-            if not ex.response_started:
-                await ex.respond_error(e, anthropic=True, extra=NO_RETRY if ex.dispatched else None)
-        except ClientGone:
-            ex.status = 499
-        finally:
-            if call is not None and pipe is not None:
-                await pipe.failed(call)
-            if ex.finishing is not None:  # not given back yet (no answer was sent: an error, a disconnect)
-                await ex.finish_work()
-            gw.observer.finish(ex, reg)
+    async def _messages(self, r: Request, body: bytes, view: MessagesView) -> None:
+        route = r.route(view.model)
+        ex = r.ex
+        beta = _header(ex.scope, b"anthropic-beta")
+        ex.stream = stream = view.stream is True
+        if r.gated and await r.admit(route.model, "messages", stream, body):
+            return
+        if all(is_anthropic(p) for p in route.deployments):
+            data = await self._pass(ex, route, model_body(body, view.model, route.model), stream, beta)
+        else:
+            data = await self._translated(ex, route, body, view.model, stream, beta)
+        if r.call is not None:
+            await r.served(data)
+
+    async def _count(self, r: Request, body: bytes, view: MessagesView) -> None:
+        route = r.route(view.model)
+        await self._count_tokens(r.ex, route, model_body(body, view.model, route.model),
+                                 _header(r.ex.scope, b"anthropic-beta"))
 
     async def _pass(self, ex: Exchange, route: Route, body: bytes, stream: bool, beta: str | None) -> bytes | None:
         """Anthropic in, Anthropic out: the bytes go through; only usage is read on the way.
@@ -236,7 +198,6 @@ class Messages:
         if not deployments:
             # Claude Code and langchain-anthropic count before they send; a 400 here breaks them on any
             # translated model, so answer a local estimate (no upstream of another kind can count).
-            from crabllm.translate.anthropic_count import estimate_input_tokens
             try:
                 raw = msgspec.json.decode(body)
             except (msgspec.DecodeError, RecursionError) as e:
@@ -255,13 +216,6 @@ class Messages:
                                            strategy=route.strategy, loads=self.gw.loads)
         ex.provider = provider.name
         await ex.respond(200, data, ex.base_headers())
-
-
-def _route(reg: Registry, ex: Exchange, requested: str) -> Route:
-    route = reg.route(requested)
-    reg.check_allowed(ex.key, requested, route.model)
-    ex.model = route.model
-    return route
 
 
 async def _respond_upstream_error(ex: Exchange, error: UpstreamError) -> None:
@@ -283,3 +237,7 @@ def _is_anthropic_envelope(body: bytes) -> bool:
     except (msgspec.DecodeError, RecursionError):
         return False
     return isinstance(data, dict) and data.get("type") == "error" and isinstance(data.get("error"), dict)
+
+
+#: /v1/messages answers in the Anthropic envelope; an Anthropic upstream's own error goes back verbatim.
+ANTHROPIC = Policy(view=_view, anthropic=True, upstream_error=_respond_upstream_error)

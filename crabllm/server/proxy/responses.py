@@ -8,17 +8,17 @@ from typing import Any
 import msgspec
 
 from crabllm.errors import (
-    CrabError, InvalidRequest, MethodNotAllowed, NotFound, UnsupportedOperation, UpstreamError, UpstreamProtocolError,
+    CrabError, InvalidRequest, NotFound, UnsupportedOperation, UpstreamError, UpstreamProtocolError,
 )
-from crabllm.extensions.call import Call, principal_of
+from crabllm.extensions.call import principal_of
 from crabllm.providers.base import Endpoint, Provider
 from crabllm.providers.transport import untranslatable
-from crabllm.registry import Registry, Route
+from crabllm.registry import Route
 from crabllm.routing.dispatch import FALLBACK_STATUSES, dispatch, is_transient
-from crabllm.server.auth import authenticate
-from crabllm.server.http import ClientGone, Exchange
+from crabllm.server.http import Exchange
+from crabllm.server.proxy.preamble import Policy, Request, serve
 from crabllm.server.proxy.messages import openai_upstream_body
-from crabllm.server.proxy.chat import NO_RETRY, SSE_HEADERS, decode_view, model_body
+from crabllm.server.proxy.views import SSE_HEADERS, model_body
 from crabllm.server.proxy.relay import prime, relay_stream
 from crabllm.server.proxy.responses_relay import ResponsesFromChatRelay, ResponsesPassRelay
 from crabllm.server.state.responses import StoredResponse
@@ -46,6 +46,8 @@ _create_view = msgspec.json.Decoder(_CreateView)
 _answer_view = msgspec.json.Decoder(_AnswerView)
 _chat_answer = msgspec.json.Decoder(dict[str, Any])
 _enc = msgspec.json.Encoder()
+_CREATE = Policy(view=_create_view)
+_COUNT = Policy(view=responses_view)
 
 
 def is_native(provider: Provider) -> bool:
@@ -62,7 +64,7 @@ def may_fall_back(error: CrabError) -> bool:
     return error.code in ("circuit_open", "no_deployment") or error.status == 503
 
 
-class _Request:
+class _Create:
     """One /v1/responses request: the raw bytes, and the full decode and translations made at most once."""
 
     def __init__(self, gw: Gateway, body: bytes, view: ResponsesView, route: Route, prev: StoredResponse | None,
@@ -139,60 +141,25 @@ class Responses:
         self.gw = gateway
 
     async def create(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        ex = Exchange(scope, receive, send)
-        gw = self.gw
-        reg = gw.holder.current
-        pipe = reg.pipeline
-        call: Call | None = None
-        gw.observer.begin(ex)
-        try:
-            if scope["method"] != "POST":
-                raise MethodNotAllowed(f"use POST for {scope['path']}")
-            ex.check_headers(reg.config.limits.max_header_bytes)
-            ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
-            body = await ex.read_body(reg.config.limits.max_body_bytes)
-            if reg.log_bodies:
-                ex.body = body
-            view = decode_view(_create_view, body)
-            limit = reg.config.limits.max_messages
-            if isinstance(view.input, list) and len(view.input) > limit:
-                raise InvalidRequest(f"too many input items: {len(view.input)} (the limit is {limit}; [limits] "
-                                     "max_messages)", param="input")
-            if view.background:
-                raise InvalidRequest("background responses are not supported by this gateway; omit 'background' "
-                                     "or set it to false", param="background")
-            route = _route(reg, ex, view.model)
-            ex.stream = stream = view.stream is True
-            prev = await self._previous(ex, route, view.previous_response_id)
-            if ex.key is not None and ex.key.max_parallel_requests:
-                ex.finishing = gw.parallel.releaser(await gw.parallel.acquire(ex.key, ex.key.max_parallel_requests))
-            if pipe is not None:
-                call = pipe.start(ex.key, route.model, "responses", stream, body)
-                ex.extra = call.headers
-                cached = await pipe.before(call)
-                if cached is not None:
-                    ex.cached = True
-                    call = None
-                    await ex.respond(200, cached, ex.base_headers())
-                    return
-            r = _Request(gw, body, view, route, prev, stream)
-            data = await self._serve(ex, r)
-            if call is not None and pipe is not None:
-                served, call = call, None
-                cost = reg.cost(ex.provider, ex.model, ex.prompt_tokens, ex.completion_tokens)
-                await pipe.after(served, ex.provider, ex.prompt_tokens, ex.completion_tokens, cost,
-                                 data if not ex.error else None)
-        except CrabError as e:
-            if not ex.response_started:
-                await ex.respond_error(e, extra=NO_RETRY if ex.dispatched else None)
-        except ClientGone:
-            ex.status = 499
-        finally:
-            if call is not None and pipe is not None:
-                await pipe.failed(call)
-            if ex.finishing is not None:  # not given back yet (no answer was sent: an error, a disconnect)
-                await ex.finish_work()
-            gw.observer.finish(ex, reg)
+        await serve(self.gw, scope, receive, send, _CREATE, self._create)
+
+    async def _create(self, r: Request, body: bytes, view: _CreateView) -> None:
+        limit = r.reg.config.limits.max_messages
+        if isinstance(view.input, list) and len(view.input) > limit:
+            raise InvalidRequest(f"too many input items: {len(view.input)} (the limit is {limit}; [limits] "
+                                 "max_messages)", param="input")
+        if view.background:
+            raise InvalidRequest("background responses are not supported by this gateway; omit 'background' "
+                                 "or set it to false", param="background")
+        route = r.route(view.model)
+        ex = r.ex
+        ex.stream = stream = view.stream is True
+        prev = await self._previous(ex, route, view.previous_response_id)
+        if r.gated and await r.admit(route.model, "responses", stream, body):
+            return
+        data = await self._serve(ex, _Create(self.gw, body, view, route, prev, stream))
+        if r.call is not None:
+            await r.served(data)
 
     async def _previous(self, ex: Exchange, route: Route, response_id: str | None) -> StoredResponse | None:
         if not response_id:
@@ -204,7 +171,7 @@ class Responses:
                 raise NotFound(f"previous response '{response_id}' not found", param="previous_response_id")
         return prev
 
-    async def _serve(self, ex: Exchange, r: _Request) -> bytes | None:
+    async def _serve(self, ex: Exchange, r: _Create) -> bytes | None:
         """Dispatch, answer the client, then schedule the stored copy. Returns a cacheable body (non-stream)."""
         stream = r.stream
 
@@ -260,7 +227,7 @@ class Responses:
             self._save(ex, r, provider, r.response_id, data)
         return data
 
-    async def _dispatch(self, r: _Request, attempt: Any) -> tuple[Any, Provider]:
+    async def _dispatch(self, r: _Create, attempt: Any) -> tuple[Any, Provider]:
         """Routing as chat, except that a follow-up goes first to the deployment that served its predecessor."""
         gw = self.gw
         deployments = r.route.deployments
@@ -278,7 +245,7 @@ class Responses:
                                              strategy=r.route.strategy, loads=gw.loads, hold=r.stream)
         return result, provider
 
-    def _translate_back(self, r: _Request, chat: dict[str, Any]) -> tuple[bytes, tuple[int, int] | None]:
+    def _translate_back(self, r: _Create, chat: dict[str, Any]) -> tuple[bytes, tuple[int, int] | None]:
         try:
             out = chat_to_response(chat, r.req(), response_id=r.new_id(), created_at=r.created_at,
                                    model=r.view.model)
@@ -289,7 +256,7 @@ class Responses:
             if isinstance(usage, dict) else None
         return _enc.encode(out), tokens
 
-    def _save(self, ex: Exchange, r: _Request, provider: Provider, response_id: str, raw: bytes) -> None:
+    def _save(self, ex: Exchange, r: _Create, provider: Provider, response_id: str, raw: bytes) -> None:
         def items() -> list[Any]:
             req = r.req()
             try:
@@ -305,45 +272,25 @@ class Responses:
 
     async def input_tokens(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Counted by a native deployment (pass-through); a clear 400 when the model has none."""
-        ex = Exchange(scope, receive, send)
+        await serve(self.gw, scope, receive, send, _COUNT, self._input_tokens)
+
+    async def _input_tokens(self, r: Request, body: bytes, view: ResponsesView) -> None:
+        route = r.route(view.model)
+        deployments = tuple(p for p in route.deployments if p.supports(Endpoint.RESPONSES_INPUT_TOKENS))
+        if not deployments:
+            kinds = ", ".join(sorted({p.kind for p in route.deployments}))
+            raise UnsupportedOperation(f"/v1/responses/input_tokens needs a deployment that speaks the Responses "
+                                       f"API natively; model '{route.model}' is served by kind {kinds}")
+        payload = model_body(body, view.model, route.model)
+
+        async def attempt(provider: Provider) -> bytes:
+            upstream = await provider.send(Endpoint.RESPONSES_INPUT_TOKENS, payload, route.model, False)
+            return await upstream.read()
+
+        ex = r.ex
+        ex.dispatched = True
         gw = self.gw
-        reg = gw.holder.current
-        gw.observer.begin(ex)
-        try:
-            if scope["method"] != "POST":
-                raise MethodNotAllowed(f"use POST for {scope['path']}")
-            ex.check_headers(reg.config.limits.max_header_bytes)
-            ex.key = authenticate(reg, gw.keys.by_digest, ex.auth, ex.api_key)
-            body = await ex.read_body(reg.config.limits.max_body_bytes)
-            view = decode_view(responses_view, body)
-            route = _route(reg, ex, view.model)
-            deployments = tuple(p for p in route.deployments if p.supports(Endpoint.RESPONSES_INPUT_TOKENS))
-            if not deployments:
-                kinds = ", ".join(sorted({p.kind for p in route.deployments}))
-                raise UnsupportedOperation(f"/v1/responses/input_tokens needs a deployment that speaks the Responses "
-                                           f"API natively; model '{route.model}' is served by kind {kinds}")
-            payload = model_body(body, view.model, route.model)
-
-            async def attempt(provider: Provider) -> bytes:
-                upstream = await provider.send(Endpoint.RESPONSES_INPUT_TOKENS, payload, route.model, False)
-                return await upstream.read()
-
-            ex.dispatched = True
-            data, provider, _ = await dispatch(deployments, attempt, gw.rng, model=route.model, breaker=gw.breaker,
-                                               strategy=route.strategy, loads=gw.loads)
-            ex.provider = provider.name
-            await ex.respond(200, data, ex.base_headers())
-        except CrabError as e:
-            if not ex.response_started:
-                await ex.respond_error(e, extra=NO_RETRY if ex.dispatched else None)
-        except ClientGone:
-            ex.status = 499
-        finally:
-            gw.observer.finish(ex, reg)
-
-
-def _route(reg: Registry, ex: Exchange, requested: str) -> Route:
-    route = reg.route(requested)
-    reg.check_allowed(ex.key, requested, route.model)
-    ex.model = route.model
-    return route
+        data, provider, _ = await dispatch(deployments, attempt, gw.rng, model=route.model, breaker=gw.breaker,
+                                           strategy=route.strategy, loads=gw.loads)
+        ex.provider = provider.name
+        await ex.respond(200, data, ex.base_headers())

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from crabllm.errors import CrabError, InvalidRequest
 from crabllm.server.proxy.messages import MessagesView
-from crabllm.server.proxy.chat import decode_view
+from crabllm.server.proxy.views import decode_view
 from crabllm.types.openai import chat_view, model_view
 from tests.conftest import KEY
 from tests.fakes.anthropic_upstream import FakeAnthropic
