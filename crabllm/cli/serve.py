@@ -46,7 +46,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(2048)
+        sock.listen(8192)
         sock.set_inheritable(True)
     except OSError:
         sock.close()
@@ -108,7 +108,7 @@ def run_serve(config_path: str, bind: str | None, verbosity: int, workers: int =
     uv_config = uvicorn.Config(
         app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_config=None,
         timeout_graceful_shutdown=int(config.shutdown_timeout) or None, server_header=False, date_header=False,
-        backlog=2048, timeout_keep_alive=75,
+        backlog=8192, timeout_keep_alive=75,
     )
     server = DrainingServer(uv_config)
     models = {m for p in config.providers.values() for m in p.models}
@@ -138,7 +138,7 @@ def _run_workers(path: Path, config: Config, listen: str, sock: socket.socket, v
     uv_config = uvicorn.Config(
         "crabllm.cli.worker:worker_app", factory=True, workers=workers, loop="uvloop", http="httptools",
         lifespan="on", access_log=False, log_config=None, timeout_graceful_shutdown=int(config.shutdown_timeout) or None,
-        server_header=False, date_header=False, backlog=2048, timeout_keep_alive=75,
+        server_header=False, date_header=False, backlog=8192, timeout_keep_alive=75,
     )
     log.info("crabllm listening on http://%s with %d workers", listen, workers)
     try:

@@ -15,7 +15,7 @@ COUNT = "cache/n"
 
 
 class Cache:
-    """Entries expire after ttl_seconds; past max_entries the oldest are evicted."""
+    """Entries expire after ttl_seconds; past max_entries the oldest are evicted, down to 90% of it."""
 
     def __init__(self, cfg: CacheExtension, storage: Storage) -> None:
         self.cfg = cfg
@@ -44,8 +44,11 @@ class Cache:
             await self._evict()
 
     async def _evict(self) -> None:
+        # Down to 90% of the bound, not to the bound itself: otherwise, once full, every miss that
+        # stores would list the whole index again (a full scan per request).
         live = await self.storage.list(INDEX)
-        cut = max(0, len(live) - self.cfg.max_entries)
+        most = self.cfg.max_entries
+        cut = max(0, len(live) - (most - max(1, most // 10))) if len(live) > most else 0
         doomed, kept = live[:cut], {k.rsplit("/", 1)[1] for k, _ in live[cut:]}
         for index_key, _ in doomed:
             await self.storage.delete(index_key)

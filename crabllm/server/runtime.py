@@ -138,7 +138,7 @@ class Gateway:
         return registry
 
 
-def new_session(limit: int = 4096) -> aiohttp.ClientSession:
+def new_session(limit: int = 16384) -> aiohttp.ClientSession:
     """One keep-alive pool per worker, sized for thousands of concurrent streams."""
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, ttl_dns_cache=300, keepalive_timeout=60,
                                      enable_cleanup_closed=False)
