@@ -54,3 +54,50 @@ def draw(r: Results, png: Path, rate: int = 500) -> Path | None:
     fig.savefig(png, dpi=110)
     plt.close(fig)
     return png
+
+
+def draw_streams(r: Results, png: Path) -> Path | None:
+    """Many open streams: gateway RSS (above idle) and added inter-chunk delay (p50, p99) against N."""
+    ns = sorted({x["rate"] for x in r.recs if x.get("kind") == "streams" and isinstance(x.get("rate"), int)})
+    if not ns:
+        return None
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.4))
+    for t in ("direct", "relay", "crabllm"):
+        rows = [(n, r.find(t, "streams", "stream_long", n) or {}) for n in ns]
+        rows = [(n, x) for n, x in rows if "ok" in x]
+        if not rows:
+            continue
+        xs = [n for n, _ in rows]
+        if t != "direct":
+            a1.plot(xs, [(x.get("peak_rss_mb") or 0) - (x.get("idle_rss_mb") or 0) for _, x in rows], "o-",
+                    color=COLORS.get(t), label=t)
+            for n, x in rows:
+                if x.get("rss_per_stream_kb") is not None:
+                    a1.annotate(f"{x['rss_per_stream_kb']:.0f} KB/stream", (n, (x.get("peak_rss_mb") or 0)
+                                - (x.get("idle_rss_mb") or 0)), fontsize=7, textcoords="offset points", xytext=(4, 4))
+        a2.plot(xs, [x.get("added_p99_ms") or 0 for _, x in rows], "o-", color=COLORS.get(t), label=f"{t} p99")
+        a2.plot(xs, [x.get("added_p50_ms") or 0 for _, x in rows], "s--", color=COLORS.get(t), alpha=0.6,
+                label=f"{t} p50")
+    a1.plot(ns, [n * 40 / 1024 for n in ns], ":", color="#2ca02c", label="goal: 40 KB / stream")
+    a2.axhline(10, ls=":", color="#2ca02c", label="goal: p99 ≤ 10 ms")
+    a1.set_title("gateway RSS above idle (MB, process tree) vs open streams", fontsize=10)
+    a2.set_title("added inter-chunk delay (ms: client gap − 250 ms) vs open streams", fontsize=10)
+    for ax in (a1, a2):
+        ax.set_xlabel("concurrent streams (N)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    a2.set_yscale("symlog", linthresh=1)
+    a1.set_ylim(bottom=0)
+    fig.suptitle(f"crabllm many open streams, run {r.meta.get('run', '?')} (40 chunks x 250 ms; "
+                 "generator + mock on core 0, gateway on core 1)", fontsize=11)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png

@@ -53,6 +53,8 @@ def _common(port: int, sc: Scenario, headers: dict[str, str], load: Load) -> lis
         cmd.append("--stream")
     if sc.unique:
         cmd += ["--unique", UNIQUE]
+    if sc.stream and sc.end:
+        cmd += ["--end-marker", sc.end]
     return cmd
 
 
@@ -96,7 +98,7 @@ def parse_wrk(out: str) -> dict[str, Any]:
 
 def closed_loop(port: int, sc: Scenario, headers: dict[str, str], load: Load) -> dict[str, Any]:
     """Maximum throughput with load.conns connections (wrk -t1, else loadgen's closed mode)."""
-    if not (load.use_wrk and shutil.which("wrk")):
+    if not (load.use_wrk and shutil.which("wrk")) or sc.unique:  # wrk sends one fixed body: a cache would hit
         cmd = _common(port, sc, headers, load) + ["--mode", "closed", "--conns", str(load.conns)]
         return _loadgen(cmd, load, load.duration + load.warmup + load.timeout + 30)
     lua = load.tmp / f"wrk-{sc.name}.lua"

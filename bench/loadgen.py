@@ -4,7 +4,7 @@
 # that SCHEDULED time, so a slow server (or a slow generator) cannot hide queueing. The generator's
 # own lag behind the schedule is reported as gen_lag_*, and service time from the actual send as
 # svc_*. Closed loop: --conns connections each send the next request as soon as the last one is
-# answered. Errors: non-200, socket errors, timeouts, streams without [DONE]/message_stop.
+# answered. Errors: non-200, socket errors, timeouts, streams without [DONE]/message_stop (or --end-marker).
 # Loopback only; every run is bounded by --duration plus one --timeout drain. Standalone on purpose.
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Conn(asyncio.Protocol):
         self.closed = False
         self.first = 0.0
         self.tail = b""
+        self.end, self.seen = b"", False  # --end-marker (set before each send), and whether this reply had it
         self.parser = httptools.HttpResponseParser(self)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -55,7 +56,7 @@ class Conn(asyncio.Protocol):
             self.close()
 
     def send(self, raw: bytes, fut: asyncio.Future[Reply]) -> None:
-        self.fut, self.first, self.tail = fut, 0.0, b""
+        self.fut, self.first, self.tail, self.seen = fut, 0.0, b"", False
         self.parser = httptools.HttpResponseParser(self)
         self.t.write(raw)  # type: ignore[union-attr]
 
@@ -66,6 +67,8 @@ class Conn(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         if not self.first:
             self.first = time.perf_counter()
+        if self.end and not self.seen:  # also across a chunk boundary (the marker is < 64 bytes)
+            self.seen = self.end in body or self.end in self.tail + body[:len(self.end)]
         self.tail = (self.tail + body)[-64:]
 
     def on_message_complete(self) -> None:
@@ -135,6 +138,7 @@ class Spec:
     conns: int = 64
     stream: bool = False
     unique: str = ""  # marker in the body replaced by a fixed-width counter (defeats caches)
+    end: str = ""  # a stream is complete when this occurs in its body (default: [DONE]/message_stop at the end)
 
 
 @dataclass
@@ -190,6 +194,7 @@ class Requester:
         self.head = ("\r\n".join(head + spec.headers) + "\r\n\r\n").encode()
         self.parts = spec.body.split(spec.unique.encode(), 1) if spec.unique else [spec.body]
         self.width = len(spec.unique)
+        self.end = spec.end.encode() if spec.stream else b""
         self.n = 0
 
     def raw(self) -> bytes:
@@ -206,6 +211,7 @@ class Requester:
             c = await asyncio.wait_for(self.pool.get(), sp.timeout)
             fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
             sent = time.perf_counter()
+            c.end = self.end
             c.send(self.raw(), fut)
             try:
                 status, first, tail, keep = await asyncio.wait_for(fut, sp.timeout)
@@ -218,7 +224,7 @@ class Requester:
                 return
             if status != 200:
                 st.err(f"http_{status}")
-            elif sp.stream and b"[DONE]" not in tail and b"message_stop" not in tail:
+            elif sp.stream and not (c.seen if self.end else (b"[DONE]" in tail or b"message_stop" in tail)):
                 st.err("no_done")
             else:
                 st.lat.append(end - start)
@@ -340,6 +346,7 @@ def parse_args(argv: list[str] | None) -> tuple[str, Spec, bool, str]:
     ap.add_argument("--max-conns", type=int, default=1024)
     ap.add_argument("--stream", action="store_true", help="a reply must end with [DONE]/message_stop")
     ap.add_argument("--unique", default="", help="body marker replaced by a per-request counter")
+    ap.add_argument("--end-marker", default="", help="with --stream: complete when these bytes occur in the reply")
     ap.add_argument("--loop", choices=("auto", "select", "uvloop"), default="auto",
                     help="auto: precise select() loop for open, uvloop for closed")
     ap.add_argument("--json", action="store_true")
@@ -351,7 +358,7 @@ def parse_args(argv: list[str] | None) -> tuple[str, Spec, bool, str]:
     if a.duration > 120 or a.warmup > 30 or a.rate * (a.duration + a.warmup) > 300_000:
         ap.error("bounded load only: duration <= 120 s, warmup <= 30 s, rate*time <= 300000")
     spec = Spec(a.url, body.encode(), a.header, a.method, a.rate, a.duration, a.warmup, a.timeout,
-                a.max_conns, a.conns, a.stream, a.unique)
+                a.max_conns, a.conns, a.stream, a.unique, a.end_marker)
     return a.mode, spec, a.json, a.loop
 
 

@@ -1,4 +1,4 @@
-"""Fast mock OpenAI/Anthropic upstream for the benchmark (raw asyncio + uvloop + httptools)."""
+"""Fast mock OpenAI/Anthropic/Gemini/Bedrock upstream for the benchmark (raw asyncio + uvloop + httptools)."""
 
 # Endpoints (the /v1 prefix is optional; the requested model name is echoed back):
 #   POST /v1/chat/completions  JSON with usage; "stream": true -> --chunks SSE chunks, a usage chunk
@@ -6,9 +6,15 @@
 #   POST /v1/embeddings        one --embed-dim vector per input, with usage
 #   GET  /v1/models            model list
 #   POST /v1/messages          Anthropic Messages (plain and streaming)
+#   POST /v1/responses         OpenAI Responses object; "stream": true -> the Responses SSE event sequence
+#                              (created ... --chunks output_text.delta ... completed with usage)
+#   POST /v1beta/models/M:generateContent, :streamGenerateContent?alt=sse   Gemini (--chunks SSE chunks)
+#   POST /model/ID/converse, /model/ID/converse-stream   Bedrock Converse (JSON / AWS event-stream frames)
 # A model name containing "slow" gets --slow-delay-ms per stream chunk and --slow-latency-ms for
-# non-stream replies. --error-rate answers that fraction of POSTs with a 500 (evenly spread).
-# Standalone on purpose (the runner starts it by path): it imports nothing from the project.
+# non-stream replies; one containing "long" streams --long-chunks chunks at --long-delay-ms each (the
+# many-open-streams scenario: 40 x 250 ms). The mock raises its own open-file limit (10,000+ streams). --error-rate answers that fraction of POSTs with a 500 (evenly spread).
+# Standalone on purpose (the runner starts it by path): it imports nothing from the project (only its
+# sibling mock_formats.py, which builds the Responses/Gemini/Bedrock bodies once).
 
 from __future__ import annotations
 
@@ -20,9 +26,16 @@ from typing import Any
 import httptools
 import msgspec
 
-MODELS = ("mock-gpt", "mock-gpt-slow", "mock-embed", "mock-claude")
+try:
+    from bench import mock_formats as fmt
+except ImportError:  # started by path: bench/ itself is on sys.path
+    import mock_formats as fmt  # type: ignore[no-redef]
+
+MODELS = ("mock-gpt", "mock-gpt-slow", "mock-gpt-long", "mock-embed", "mock-claude")
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
             b"transfer-encoding: chunked\r\n\r\n")
+EVENTSTREAM_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: application/vnd.amazon.eventstream\r\n"
+                    b"transfer-encoding: chunked\r\n\r\n")
 REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 500: b"Internal Server Error"}
 
 
@@ -53,6 +66,8 @@ class Settings:
     slow_delay_ms: float = 10.0
     slow_latency_ms: float = 200.0
     error_rate: float = 0.0
+    long_chunks: int = 40
+    long_delay_ms: float = 250.0
 
 
 @dataclass
@@ -88,7 +103,7 @@ class Mock:
     def chat_stream(self, model: str, include_usage: bool) -> list[bytes]:
         key = ("chat-stream", model, include_usage)
         if key not in self.cache:
-            n = self.s.chunks
+            n = self.s.long_chunks if "long" in model else self.s.chunks
             base = {"id": "chatcmpl-mock123", "object": "chat.completion.chunk",
                     "created": 1700000000, "model": model, "system_fingerprint": "fp_mock"}
             events = []
@@ -140,6 +155,27 @@ class Mock:
                        ev(b"message_stop", {"type": "message_stop"})]
             self.cache[key] = [chunk(e) for e in events]
         return self.cache[key]
+
+    def canned(self, key: tuple[Any, ...], build: Any, stream: bool) -> Any:
+        """A body built once by `build()`: a full response, or (stream) a list of HTTP chunk frames."""
+        if key not in self.cache:
+            self.cache[key] = [chunk(e) for e in build()] if stream else http_response(200, build())
+        return self.cache[key]
+
+    def responses(self, model: str, stream: bool) -> Any:
+        if stream:
+            return self.canned(("responses-stream", model), lambda: fmt.responses_events(model, self.s.chunks), True)
+        return self.canned(("responses", model), lambda: fmt.responses_json(model), False)
+
+    def gemini(self, model: str, stream: bool) -> Any:
+        if stream:
+            return self.canned(("gemini-stream", model), lambda: fmt.gemini_events(model, self.s.chunks), True)
+        return self.canned(("gemini", model), lambda: fmt.gemini_json(model), False)
+
+    def bedrock(self, stream: bool) -> Any:
+        if stream:
+            return self.canned(("bedrock-stream",), lambda: fmt.bedrock_frames(self.s.chunks), True)
+        return self.canned(("bedrock",), fmt.bedrock_json, False)
 
     def embeddings(self, model: str, n_inputs: int) -> bytes:
         key = ("embed", model, n_inputs)
@@ -209,8 +245,10 @@ class Conn(asyncio.Protocol):
         m = self.mock
         if method == b"GET" and path == b"/models":
             self.t.write(m.models())
-        elif method == b"POST" and path in (b"/chat/completions", b"/messages", b"/embeddings"):
+        elif method == b"POST" and path in (b"/chat/completions", b"/messages", b"/embeddings", b"/responses"):
             self.post(path, body)
+        elif method == b"POST" and (b":" in path or path.startswith(b"/model/")):
+            self.post_native(path, body)
         else:
             self.t.write(NOT_FOUND)
         if not keep_alive and not self.busy and self.t is not None:
@@ -236,17 +274,56 @@ class Conn(asyncio.Protocol):
         elif req.get("stream"):
             if path == b"/messages":
                 events = m.anthropic_stream(model)
+            elif path == b"/responses":
+                events = m.responses(model, True)
             else:
                 opts = req.get("stream_options") or {}
                 events = m.chat_stream(model, bool(opts.get("include_usage")))
-            delay = s.slow_delay_ms if slow else s.delay_ms
-            if delay <= 0:
-                self.t.write(SSE_HEAD + b"".join(events) + b"0\r\n\r\n")  # type: ignore[union-attr]
-            else:
-                self.busy = True
-                asyncio.ensure_future(self.drip(events, delay / 1000.0))
+            delay = s.long_delay_ms if "long" in model else (s.slow_delay_ms if slow else s.delay_ms)
+            self.stream(events, delay, SSE_HEAD)
+        elif path == b"/responses":
+            self.reply(m.responses(model, False), latency)
         else:
             self.reply(m.anthropic(model) if path == b"/messages" else m.chat(model), latency)
+
+    def post_native(self, path: bytes, body: bytes) -> None:
+        """Gemini /v1beta/models/M:op and Bedrock /model/ID/op: the model and stream-ness are in the URL."""
+        m, s = self.mock, self.mock.s
+        try:
+            msgspec.json.decode(body) if body else None
+        except msgspec.DecodeError:
+            self.t.write(BAD_REQUEST)  # type: ignore[union-attr]
+            return
+        if m.should_fail():
+            self.t.write(SERVER_ERROR)  # type: ignore[union-attr]
+            return
+        if path.startswith(b"/model/"):
+            parts = path.split(b"/")  # ["", "model", ID, op]
+            if len(parts) != 4 or parts[3] not in (b"converse", b"converse-stream"):
+                self.t.write(NOT_FOUND)  # type: ignore[union-attr]
+                return
+            model, stream, head = parts[2].decode(), parts[3] == b"converse-stream", EVENTSTREAM_HEAD
+            data = m.bedrock(stream)
+        else:
+            name, _, op = path.rpartition(b"/")[2].partition(b":")
+            if op not in (b"generateContent", b"streamGenerateContent"):
+                self.t.write(NOT_FOUND)  # type: ignore[union-attr]
+                return
+            model, stream, head = name.decode(), op == b"streamGenerateContent", SSE_HEAD
+            data = m.gemini(model, stream)
+        slow = "slow" in model
+        if stream:
+            self.stream(data, s.slow_delay_ms if slow else s.delay_ms, head)
+        else:
+            self.reply(data, s.slow_latency_ms if slow else s.latency_ms)
+
+    def stream(self, events: list[bytes], delay_ms: float, head: bytes) -> None:
+        if delay_ms <= 0:
+            self.t.write(head + b"".join(events) + b"0\r\n\r\n")  # type: ignore[union-attr]
+        else:
+            self.busy = True
+            self.t.write(head)  # type: ignore[union-attr]
+            Drip(self, events, delay_ms / 1000.0).next()
 
     def reply(self, data: bytes, latency_ms: float) -> None:
         if latency_ms <= 0:
@@ -265,17 +342,45 @@ class Conn(asyncio.Protocol):
         while self.queue and not self.busy:
             self.handle(*self.queue.pop(0))
 
-    async def drip(self, events: list[bytes], delay_s: float) -> None:
-        if self.t is None:
+
+
+class Drip:
+    """One delayed stream: each chunk written delay_s after the previous one, by a timer callback
+    (no task or coroutine per stream, so one core drips 10,000 streams at 4 chunks/s)."""
+
+    __slots__ = ("conn", "events", "delay", "i", "loop")
+
+    def __init__(self, conn: Conn, events: list[bytes], delay_s: float) -> None:
+        self.conn, self.events, self.delay, self.i = conn, events, delay_s, 0
+        self.loop = asyncio.get_running_loop()
+
+    def next(self) -> None:
+        self.loop.call_later(self.delay, self.step)
+
+    def step(self) -> None:
+        t = self.conn.t
+        if t is None:
             return
-        self.t.write(SSE_HEAD)
-        for e in events:
-            await asyncio.sleep(delay_s)
-            if self.t is None:
-                return
-            self.t.write(e)
-        self.t.write(b"0\r\n\r\n")
-        self.done()
+        t.write(self.events[self.i])
+        self.i += 1
+        if self.i < len(self.events):
+            self.next()
+            return
+        t.write(b"0\r\n\r\n")
+        self.conn.done()
+
+
+def raise_nofile(want: int = 65536) -> int:
+    """Raise this process's open-file limit (hard too, when allowed: root); returns the soft limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for lim in ((max(want, hard), max(want, hard)), (hard, hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, lim)
+            return lim[0]
+        except (ValueError, OSError):
+            continue
+    return soft
 
 
 async def serve(host: str, port: int, s: Settings) -> None:
@@ -289,7 +394,7 @@ async def serve(host: str, port: int, s: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Fast mock OpenAI/Anthropic upstream (loopback only).")
+    ap = argparse.ArgumentParser(description="Fast mock OpenAI/Anthropic/Gemini/Bedrock upstream (loopback only).")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9000)
     ap.add_argument("--chunks", type=int, default=20, help="SSE content chunks per stream")
@@ -299,11 +404,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--slow-delay-ms", type=float, default=10.0, help="per chunk, models named *slow*")
     ap.add_argument("--slow-latency-ms", type=float, default=200.0, help="non-stream, models named *slow*")
     ap.add_argument("--error-rate", type=float, default=0.0, help="fraction of POSTs answered 500")
+    ap.add_argument("--long-chunks", type=int, default=40, help="stream chunks, models named *long*")
+    ap.add_argument("--long-delay-ms", type=float, default=250.0, help="per chunk, models named *long*")
     a = ap.parse_args(argv)
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         ap.error("loopback only")
     s = Settings(a.chunks, a.delay_ms, a.latency_ms, a.embed_dim, a.slow_delay_ms, a.slow_latency_ms,
-                 a.error_rate)
+                 a.error_rate, a.long_chunks, a.long_delay_ms)
+    raise_nofile()
     try:
         import uvloop
         uvloop.run(serve(a.host, a.port, s))

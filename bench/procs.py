@@ -16,12 +16,30 @@ from pathlib import Path
 from typing import Callable
 
 
-def session_preexec(nice: int) -> Callable[[], None]:
+def raise_nofile(want: int) -> int:
+    """Raise this process's open-file limit to `want` (the hard limit too when allowed, i.e. as root);
+    falls back to the hard limit. Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= want:
+        return soft
+    for lim in ((want, max(want, hard)), (min(want, hard), hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, lim)
+            return lim[0]
+        except (ValueError, OSError):
+            continue
+    return soft
+
+
+def session_preexec(nice: int, nofile: int = 0) -> Callable[[], None]:
     """For Popen(preexec_fn=...): a new session (so a group signal reaches only this child) whose
     scheduler autogroup gets `nice`. With kernel.sched_autogroup_enabled, a process's own nice only
-    ranks it inside its session's autogroup; across sessions the autogroup nice is what counts."""
+    ranks it inside its session's autogroup; across sessions the autogroup nice is what counts.
+    nofile > 0: raise the child's open-file limit (10,000 streams need 20,000+ fds in a gateway)."""
     def pre() -> None:
         os.setsid()
+        if nofile:
+            raise_nofile(nofile)
         if nice:
             try:
                 with open("/proc/self/autogroup", "w") as f:
@@ -152,6 +170,7 @@ class Child:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     nice: int = 0
+    nofile: int = 0
     popen: subprocess.Popen[bytes] | None = None
     started: float = 0.0
 
@@ -164,7 +183,7 @@ class Child:
             self.popen = subprocess.Popen(self.cmd, stdout=lf, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, cwd=self.cwd,
                                           env={**os.environ, **self.env},
-                                          preexec_fn=session_preexec(self.nice))
+                                          preexec_fn=session_preexec(self.nice, self.nofile))
         return self
 
     @property
@@ -227,10 +246,12 @@ class Children:
     """Every child the run started, stopped in reverse order by stop_all (idempotent)."""
 
     nice: int = 0
+    nofile: int = 0
     items: list[Child] = field(default_factory=list)
 
     def add(self, child: Child) -> Child:
         child.nice = self.nice
+        child.nofile = child.nofile or self.nofile
         self.items.append(child)
         return child
 
@@ -313,6 +334,17 @@ def wait_quiet(limit: float, threshold: float = 15.0) -> float:
         time.sleep(0.5)
         pct = busy_cpu_pct(0.3)
     return pct
+
+
+def tree_fds(root: int) -> int:
+    """Open file descriptors over a process tree (entries of /proc/PID/fd)."""
+    n = 0
+    for pid in proc_tree(root):
+        try:
+            n += len(os.listdir(f"/proc/{pid}/fd"))
+        except OSError:
+            pass
+    return n
 
 
 def tree_runq_wait_ms(root: int) -> float:

@@ -10,9 +10,9 @@ from pathlib import Path
 if __name__ == "__main__" and not __package__:  # `python bench/report.py` from the project root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import chart, peers, targets_check  # noqa: E402
+from bench import chart, peers, report_paths, report_scale, targets_check  # noqa: E402
 from bench.results_db import MAIN, Results, fmt, fmt_delta, latest_raw  # noqa: E402
-from bench.scenarios import SCENARIOS  # noqa: E402
+from bench.scenarios import GROUPS, SCENARIOS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("crabllm-ext-sqlite", "crabllm-ext-redis")
@@ -27,13 +27,19 @@ def _cpu() -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
+def _only(plan: dict[str, object]) -> str:
+    groups = plan.get("groups")
+    return f" --only {','.join(groups)}" if isinstance(groups, list) and set(groups) != set(GROUPS) else ""
+
+
 def header(r: Results, md: Path) -> list[str]:
     m = r.meta
     plan = m.get("plan", {})
     raw = os.path.relpath(r.path, md.parent)
     return [
         "# Benchmarks", "",
-        f"Produced by `python -m bench.run{' --quick' if m.get('quick') else ''}` (run `{m.get('run', '?')}`, "
+        f"Produced by `python -m bench.run{' --quick' if m.get('quick') else ''}{_only(plan)}` "
+        f"(run `{m.get('run', '?')}`, "
         f"commit `{m.get('commit') or '?'}`, {_cpu()}, Python {m.get('python', '?')}). Raw data: `{raw}` "
         "(not committed). How to run and what each scenario means: [bench/README.md](bench/README.md).", "",
         f"Each load step: {plan.get('warmup')} s warm-up + {plan.get('duration')} s measured. Open loop = fixed "
@@ -247,12 +253,32 @@ def _kept_soak(md: Path) -> list[str]:
     return ["", text[start:end + len("<!-- soak:end -->")], ""]
 
 
+SCALE_ONLY = {"streams", "storage", "workers"}
+
+
+def _scale_provenance(r: Results, md: Path) -> str:
+    m = r.meta
+    plan = m.get("plan", {})
+    return (f"The sections below come from a separate run: `python -m bench.run{' --quick' if m.get('quick') else ''}"
+            f"{_only(plan)}` (run `{m.get('run', '?')}`, commit `{m.get('commit') or '?'}`, raw "
+            f"`{os.path.relpath(r.path, md.parent)}`), with its own direct and crabllm baselines.")
+
+
 def write(raw: Path, md: Path, png: Path) -> tuple[Path, Path | None]:
-    """Render md (and the chart png) from raw; returns their paths."""
+    """Render md (and the chart pngs) from raw; returns their paths. A run of only the streams, storage
+    and workers groups replaces just their marked block in an existing md (the rest stays)."""
     r = Results.load(raw)
+    chart.draw_streams(r, png.parent / "streams.png")
+    groups = set(r.meta.get("plan", {}).get("groups") or [])
+    if groups and groups <= SCALE_ONLY and md.exists():
+        block = report_scale.section(r, _scale_provenance(r, md))
+        if block:
+            md.write_text(report_scale.splice(md.read_text(), block))
+        return md, None
     drawn = chart.draw(r, png)
     lines = header(r, md) if drawn else [ln for ln in header(r, md) if not ln.startswith("![")]
-    lines += headline(r) + targets_table(r) + failures(r) + open_tables(r) + closed_table(r) + variants_table(r)
+    lines += headline(r) + targets_table(r) + failures(r) + open_tables(r) + closed_table(r)
+    lines += report_paths.section(r) + report_scale.section(r) + variants_table(r)
     lines += resources_table(r) + peers.section(ROOT / "bench" / "results" / "peers") + caveats(r)
     lines += _kept_soak(md)
     md.write_text("\n".join(lines))

@@ -20,11 +20,11 @@ from typing import IO, Any, NoReturn
 if __name__ == "__main__" and not __package__:  # `python bench/run.py` from the project root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import drive, report, targets  # noqa: E402
+from bench import drive, report, streams_run, targets  # noqa: E402
 from bench.procs import (Child, Children, StartFailed, http_post, pinned, port_busy,  # noqa: E402
                          ForeignCpu, busy_cpu_pct, proc_tree, tree_mem_mb, tree_runq_wait_ms,
                          session_preexec, wait_quiet)
-from bench.scenarios import READY_SCENARIO, SCENARIOS  # noqa: E402
+from bench.scenarios import GROUPS, READY_SCENARIO, SCENARIOS, group_scenarios  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,9 @@ class Plan:
     slow_rate: int = 1000
     large_rate: int = 500
     ext_rate: int = 500
+    paths_rate: int = 500  # the open-loop rate of the responses and translated groups
     conns: int = 64
+    groups: list[str] = field(default_factory=lambda: list(GROUPS))
 
 
 def plan_for(a: argparse.Namespace) -> Plan:
@@ -51,6 +53,7 @@ def plan_for(a: argparse.Namespace) -> Plan:
         p.duration = a.duration
     if a.rates:
         p.rates = [int(x) for x in a.rates.split(",") if x.strip()]
+    p.groups = a.groups
     return p
 
 
@@ -120,26 +123,75 @@ def measure(t: targets.Target, child: Child | None, steps: list[tuple[str, str, 
         settle(t)
 
 
+def paths_steps(t: targets.Target, p: Plan, have: list[tuple[str, str, int]], mode: str) -> list[tuple[str, str, int]]:
+    """The responses/translated steps of one mode; direct sends each scenario's upstream request instead
+    (once, and not again when the core plan already measures it). The relay has none of these routes."""
+    if t.kind == "relay":
+        return []
+    rate = p.paths_rate if mode == "open" else 0
+    out: list[tuple[str, str, int]] = []
+    for g in p.groups:
+        for name in group_scenarios(g) if g != "core" else []:
+            sent = (SCENARIOS[name].upstream or name) if t.kind == "direct" else name
+            step = (mode, sent, rate)
+            if step not in have and step not in out:
+                out.append(step)
+    return out
+
+
+EXT_MAX = ("chat_unique", "stream_unique")  # the max-rps steps of the storage group (cache always misses)
+
+
+def storage_baseline(t: targets.Target, p: Plan, have: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """What the storage variants are compared with: the same unique-body steps with extensions off
+    (crabllm) and against the mock alone (direct). Not the relay (it has no extensions to compare)."""
+    if "storage" not in p.groups or t.kind == "relay":
+        return []
+    want = [("open", sc, p.ext_rate) for sc in ("chat_unique", "stream_unique", "embed")]
+    if t.kind == "crabllm":
+        want += [("closed", sc, 0) for sc in EXT_MAX]
+    return [x for x in want if x not in have]
+
+
 def steps_for(t: targets.Target, p: Plan) -> list[tuple[str, str, int]]:
     if t.name.startswith("crabllm-ext"):
         return [("open", "chat_unique", p.ext_rate), ("open", "stream_unique", p.ext_rate),
-                ("open", "embed", p.ext_rate)]
+                ("open", "embed", p.ext_rate)] + [("closed", sc, 0) for sc in EXT_MAX]
     if t.name.startswith("crabllm-workers"):
         return [("open", "chat", p.ext_rate), ("open", "stream", p.ext_rate), ("closed", "chat", 0),
                 ("closed", "stream", 0)]
+    if not set(p.groups) - {"streams"}:  # the streams group alone: its own steps (streams_run)
+        return []
+    if "core" not in p.groups:  # only the raw chat and stream paths, as the baseline of the other groups
+        out = [("open", sc, p.paths_rate) for sc in ("chat", "stream")]
+        out += paths_steps(t, p, out, "open")
+        closed = [("closed", sc, 0) for sc in ("chat", "stream")]
+        out += closed + paths_steps(t, p, closed, "closed")
+        return out + storage_baseline(t, p, out)
     out = [("open", sc, rate) for sc in p.open for rate in p.rates]
     out += [("open", "large", p.large_rate)]
     if t.kind != "relay":
         out += [("open", "chat_unique", p.ext_rate), ("open", "stream_unique", p.ext_rate)]
-    out += [("closed", sc, 0) for sc in p.closed]
+    out += paths_steps(t, p, out, "open")
+    closed = [("closed", sc, 0) for sc in p.closed]
+    out += closed + paths_steps(t, p, closed, "closed")
+    out += storage_baseline(t, p, out)
     out += [("open", "stream_slow", p.slow_rate)]  # last: an overload here can leave pools degraded
     return out
 
 
-def warm(t: targets.Target, load: drive.Load) -> None:
+#: direct-only scenarios (upstream-format requests), warmed like the groups they stand in for
+UPSTREAMS = frozenset(s.upstream for s in SCENARIOS.values() if s.upstream) - {"chat", "stream"}
+
+
+def warm(t: targets.Target, load: drive.Load, steps: list[tuple[str, str, int]], core: bool) -> None:
     short = dataclasses.replace(load, duration=min(1.0, load.duration), warmup=0.0)
-    for name in ("chat", "stream", "embed", "large"):
+    for name in ("chat", "stream", "embed", "large") if core else ("chat", "stream"):
         drive.open_loop(t.port, SCENARIOS[name], t.headers, 200, short)
+    shorter = dataclasses.replace(short, duration=min(0.5, load.duration))
+    for name in dict.fromkeys(s[1] for s in steps if SCENARIOS[s[1]].group or s[1] in UPSTREAMS):
+        drive.open_loop(t.port, SCENARIOS[name], t.headers, 200, shorter)
+
 
 
 def bench_target(t: targets.Target, a: argparse.Namespace, p: Plan, load: drive.Load, kids: Children,
@@ -155,9 +207,10 @@ def bench_target(t: targets.Target, a: argparse.Namespace, p: Plan, load: drive.
         if t.kind != "direct":
             shutil.rmtree(work / "data", ignore_errors=True)
             (work / "data").mkdir(parents=True)
-            child = kids.add(targets.target_child(t, a.ports, a.gateway_core if not
-                                                  t.name.startswith("crabllm-workers") else a.workers_cores,
-                                                  logdir, work / "configs", a.crabllm_exe))
+            core = a.gateway_core
+            if t.name.startswith("crabllm-workers"):  # -allcores: the gateway's and the generator's cores
+                core = f"{a.load_core},{a.gateway_core}" if t.name.endswith("-allcores") else a.workers_cores
+            child = kids.add(targets.target_child(t, a.ports, core, logdir, work / "configs", a.crabllm_exe))
             child.start()
             ready = child.wait_ready(t.port, READY_SCENARIO.path, READY_SCENARIO.body_bytes(), t.headers,
                                      limit=a.ready_limit)
@@ -165,9 +218,10 @@ def bench_target(t: targets.Target, a: argparse.Namespace, p: Plan, load: drive.
             rec.emit(target=t.name, kind="ready", ready_s=round(ready, 3),
                      idle_rss_mb=tree_mem_mb(child.pid, "VmRSS"), n_procs=len(proc_tree(child.pid)))
             rec.log(f"{t.name}: ready in {ready * 1000:.0f} ms")
-        warm(t, load)
+        steps = steps_for(t, p)
+        warm(t, load, steps, "core" in p.groups)
         roots = [child.pid if child else 0] + [c.pid for c in kids.items if c.name in ("mock", "redis")]
-        measure(t, child, steps_for(t, p), load, rec, roots, a.idle_wait)
+        measure(t, child, steps, load, rec, roots, a.idle_wait)
         if t.name.startswith("crabllm-"):
             rec.emit(target=t.name, kind="evidence", **storage_evidence(t, a, work))
         if child is not None:
@@ -249,7 +303,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--rates", help="open-loop rates, comma separated (default 100,500,1000)")
     ap.add_argument("--targets", default="direct,relay,crabllm", help="main targets (direct,relay,crabllm)")
     ap.add_argument("--no-variants", action="store_true", help="skip extensions and --workers variants")
+    ap.add_argument("--only", default=",".join(GROUPS),
+                    help=f"step groups, comma separated, of {','.join(GROUPS)} (default: all). Without core, "
+                         "only the raw chat and stream paths run beside the others (their baseline), and no "
+                         "variants nor the --help timing")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--big", action="store_true",
+                    help="streams group: N = 1,000, 5,000 and 10,000 (default: 1,000 only, unless --only names "
+                         "streams explicitly)")
+    ap.add_argument("--streams", dest="streams_n", help="streams group: the N to run, comma separated")
+    ap.add_argument("--profile", action="store_true",
+                    help="streams group: py-spy record (4 s, non-blocking) of crabllm at the largest N")
     ap.add_argument("--crabllm", dest="crabllm_exe_arg", help="path of the crabllm executable")
     ap.add_argument("--load-core", default="0", help="core(s) for load generator, mock and redis")
     ap.add_argument("--gateway-core", default="1", help="core(s) for the gateway under test")
@@ -270,6 +334,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     a = ap.parse_args(argv)
     if a.idle_wait is None:
         a.idle_wait = 1.0 if a.quick else 3.0
+    a.groups = [g.strip() for g in a.only.split(",") if g.strip()]
+    if not a.groups or set(a.groups) - set(GROUPS):
+        ap.error(f"--only takes a comma-separated subset of {','.join(GROUPS)}")
+    explicit = "--only" in " ".join(argv if argv is not None else sys.argv[1:]) and "streams" in a.groups
+    a.streams_ns = tuple(int(x) for x in a.streams_n.split(",") if x.strip()) if a.streams_n else (
+        streams_run.BIG_NS if a.big or explicit else streams_run.QUICK_NS)
     a.ports = targets.Ports(a.mock_port, a.gateway_port, a.relay_port, a.redis_port)
     a.crabllm_exe = targets.find_crabllm(a.crabllm_exe_arg)
     return a
@@ -287,9 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     work = out / f"raw-{stamp}-work"  # configs, bodies, sqlite files, logs: ignored by git (raw-*)
     tlist = [t for t in targets.main_targets(a.ports, "relay" in wanted) if t.name in wanted]
-    if not a.no_variants and "crabllm" in wanted:
-        tlist += targets.variant_targets(a.ports, work / "data", a.workers)
-    ports = sorted({a.ports.mock} | {t.port for t in tlist} | ({a.ports.redis} if not a.no_variants else set()))
+    if not a.no_variants and "crabllm" in wanted:  # storage and workers: in the default plan, or --only
+        tlist += [v for v in targets.variant_targets(a.ports, work / "data", a.workers)
+                  if ("storage" in p.groups and v.name.startswith("crabllm-ext"))
+                  or ("workers" in p.groups and v.name.startswith("crabllm-workers"))]
+    ports = sorted({a.ports.mock} | {t.port for t in tlist} | ({a.ports.redis} if any(t.needs for t in tlist) else set()))
     busy = [x for x in ports if port_busy(x)]
     if busy:
         print(f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use; free them first", file=sys.stderr)
@@ -312,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(raw, "w") as f:
         rec = Recorder(f, stamp)
         rec.emit(kind="meta", quick=a.quick, plan=vars(p), ports=vars(a.ports), load_core=a.load_core,
-                 gateway_core=a.gateway_core, nice=a.nice, crabllm=a.crabllm_exe, wrk=shutil.which("wrk"),
+                 gateway_core=a.gateway_core, workers_cores=a.workers_cores, nice=a.nice, crabllm=a.crabllm_exe, wrk=shutil.which("wrk"),
                  taskset=shutil.which("taskset"), python=sys.version.split()[0],
                  commit=subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                        capture_output=True, text=True).stdout.strip())
@@ -320,14 +392,18 @@ def main(argv: list[str] | None = None) -> int:
             mock = kids.add(targets.mock_child(a.ports, a.load_core, logdir)).start()
             mock.wait_ready(a.ports.mock, READY_SCENARIO.path, READY_SCENARIO.body_bytes(), {}, 10)
             (work / "configs").mkdir(exist_ok=True)
-            for t in tlist:
+            regular = bool(set(p.groups) - {"streams"})
+            for t in tlist if regular else []:
                 bg = busy_cpu_pct()
                 rec.emit(target=t.name, kind="background", busy_cpu_pct=bg)
                 rec.log(f"== {t.name}: {t.label} (machine busy {bg}% before start)")
                 bench_target(t, a, p, load, kids, rec, work, logdir, services)
                 mock.check(f"{t.name}")
-            if "crabllm" in wanted:
+            if "crabllm" in wanted and "core" in p.groups:
                 help_time(a.crabllm_exe, a.gateway_core, a.nice, rec)
+            if "streams" in p.groups:  # last: 10,000 streams leave sockets in TIME_WAIT behind them
+                rec.log(f"== streams: N = {', '.join(map(str, a.streams_ns))} x 40 chunks x 250 ms")
+                streams_run.run_group(tlist, a.streams_ns, a, load, kids, work, logdir, mock, rec.emit, rec.log)
         except KeyboardInterrupt:
             rec.log("interrupted; stopping children (no report written: rebuild with python -m bench.report RAW)")
             rec.emit(kind="interrupted")
@@ -341,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     rec.log(f"raw results: {raw}")
     md, png = report.write(raw, Path(a.report), out / "latency.png")
-    rec.log(f"report: {md}; chart: {png}")
+    rec.log(f"report: {md}; charts: {png}, {out / 'streams.png'}")
     return 0
 
 

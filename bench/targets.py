@@ -70,6 +70,9 @@ def variant_targets(ports: Ports, data_dir: Path, workers: int) -> list[Target]:
         Target(f"crabllm-workers{workers}", f"crabllm serve --workers {workers} (sqlite storage)",
                ports.crabllm, "crabllm", scenarios.workers_config(ports.crabllm, ports.mock, db),
                extra_args=("--workers", str(workers))),
+        Target(f"crabllm-workers{workers}-allcores", f"crabllm serve --workers {workers} (sqlite storage) "
+               "on every core (the generator's too)", ports.crabllm, "crabllm",
+               scenarios.workers_config(ports.crabllm, ports.mock, db), extra_args=("--workers", str(workers))),
     ]
 
 
