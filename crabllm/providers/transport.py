@@ -167,7 +167,7 @@ class TranslatedUpstream:
             return raw
         try:
             return self._convert(raw)
-        except _SHAPE_ERRORS as e:
+        except SHAPE_ERRORS as e:
             raise untranslatable(e) from None
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -214,7 +214,7 @@ class EventTranslator:
                 chunks.extend(self._chunks(event))
         except CrabError as e:
             self.error = e
-        except _SHAPE_ERRORS as e:
+        except SHAPE_ERRORS as e:
             self.error = untranslatable(e)
         return sse_chunks(chunks) if chunks else b""
 
@@ -228,7 +228,7 @@ class EventTranslator:
 
 
 #: What a translator raises when a 2xx body has an unexpected shape (a string where an object belongs…).
-_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
+SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
 
 
 def untranslatable(e: Exception) -> UpstreamProtocolError:

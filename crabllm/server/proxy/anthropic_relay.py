@@ -6,12 +6,12 @@ from typing import Any
 
 import msgspec
 
-from crabllm.errors import ANTHROPIC_TYPES, CrabError, UpstreamError, UpstreamProtocolError
-from crabllm.providers.transport import untranslatable
+from crabllm.errors import ANTHROPIC_TYPES, CrabError, UpstreamProtocolError
+from crabllm.server.proxy.chat_chunks import FromChatRelay
 from crabllm.server.proxy.stream import split_events
 from crabllm.translate.anthropic_in import OpenAIStreamToAnthropic
 from crabllm.translate.common import as_int
-from crabllm.translate.sse import SSEDecoder, encode_event, event_json
+from crabllm.translate.sse import encode_event
 
 _enc = msgspec.json.Encoder()
 PING = encode_event(b'{"type":"ping"}', "ping")
@@ -122,18 +122,14 @@ def _fields(event: bytes) -> tuple[str, bytes]:
     return name, b"\n".join(data)
 
 
-class AnthropicFromOpenAIRelay:
+class AnthropicFromOpenAIRelay(FromChatRelay):
     """OpenAI chunk SSE bytes (any split) → the Anthropic event sequence, with a `ping` after message_start."""
 
-    __slots__ = ("_sse", "_tr", "_chunks", "usage", "last_write", "error")
+    __slots__ = ("_tr",)
 
     def __init__(self, model: str) -> None:
-        self._sse = SSEDecoder()
+        super().__init__()
         self._tr = OpenAIStreamToAnthropic(model)
-        self._chunks = 0
-        self.usage: tuple[int, int] | None = None
-        self.last_write = 0.0
-        self.error: CrabError | None = None
 
     def feed(self, data: bytes) -> bytes:
         return self._convert(self._sse.feed(data))
@@ -145,34 +141,13 @@ class AnthropicFromOpenAIRelay:
         return out + self._encode(self._tr.finish())
 
     def fail(self, error: CrabError) -> bytes:
-        if self.usage is None and self._chunks:
-            self.usage = (0, self._chunks)  # an estimate: upstreams send about one token per chunk
+        self._estimate_usage()
         return self._encode(self._tr.error_events(error.message, ANTHROPIC_TYPES.get(error.status, "api_error")))
 
-    def _convert(self, events: list[Any]) -> bytes:
-        out: list[tuple[str, dict[str, Any]]] = []
-        try:
-            for event in events:
-                if event.data == "[DONE]" or self.error is not None:
-                    continue
-                chunk = event_json(event)
-                if not isinstance(chunk, dict):
-                    continue
-                if isinstance(chunk.get("error"), dict) and not chunk.get("choices"):
-                    raise UpstreamError(502, _enc.encode(chunk))
-                usage = chunk.get("usage")
-                if isinstance(usage, dict):
-                    self.usage = (as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens")))
-                self._chunks += 1
-                out.extend(self._tr.feed(chunk))
-        except CrabError as e:
-            self.error = e
-        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as e:
-            self.error = untranslatable(e)
-        return self._encode(out) if out else b""
+    def _translate(self, chunk: dict[str, Any]) -> list[Any]:
+        return self._tr.feed(chunk)
 
-    @staticmethod
-    def _encode(events: list[tuple[str, dict[str, Any]]]) -> bytes:
+    def _encode(self, events: list[Any]) -> bytes:
         parts = []
         for name, data in events:
             parts.append(encode_event(_enc.encode(data), name))

@@ -7,11 +7,10 @@ from typing import Any
 
 import msgspec
 
-from crabllm.errors import CrabError, UpstreamError, UpstreamProtocolError
-from crabllm.providers.transport import untranslatable
-from crabllm.translate.common import as_int
+from crabllm.errors import CrabError, UpstreamProtocolError
+from crabllm.server.proxy.chat_chunks import FromChatRelay
 from crabllm.translate.responses_stream import ChatStreamToResponses, encode_events
-from crabllm.translate.sse import SSEDecoder, encode_event, event_json
+from crabllm.translate.sse import encode_event
 from crabllm.types.responses import response_usage
 
 MAX_PENDING = 1 << 20
@@ -192,19 +191,15 @@ class ResponsesPassRelay:
         return True
 
 
-class ResponsesFromChatRelay:
+class ResponsesFromChatRelay(FromChatRelay):
     """Chat-completion chunk SSE (any split) → the Responses event sequence, usage read from the chunks."""
 
-    __slots__ = ("_sse", "_tr", "_started", "usage", "last_write", "error", "events")
+    __slots__ = ("_tr", "_started")
 
     def __init__(self, req: dict[str, Any], *, response_id: str, created_at: int, model: str) -> None:
-        self._sse = SSEDecoder()
+        super().__init__()
         self._tr = ChatStreamToResponses(req, response_id=response_id, created_at=created_at, model=model)
         self._started = False
-        self.usage: tuple[int, int] | None = None
-        self.last_write = 0.0
-        self.error: CrabError | None = None
-        self.events = 0  # upstream chunks converted (relay.prime: garbage before any of them is a 502)
 
     @property
     def response(self) -> dict[str, Any] | None:
@@ -222,6 +217,7 @@ class ResponsesFromChatRelay:
         return out + self._encode(self._tr.finish())
 
     def fail(self, error: CrabError) -> bytes:
+        self._estimate_usage()
         return self._start() + self._encode(self._tr.fail(error.message, error.code or error.type))
 
     def _start(self) -> bytes:
@@ -230,28 +226,8 @@ class ResponsesFromChatRelay:
         self._started = True
         return self._encode(self._tr.start())
 
-    def _convert(self, events: list[Any]) -> bytes:
-        out: list[dict[str, Any]] = []
-        try:
-            for event in events:
-                if event.data == "[DONE]" or self.error is not None:
-                    continue
-                chunk = event_json(event)
-                if not isinstance(chunk, dict):
-                    continue
-                if isinstance(chunk.get("error"), dict) and not chunk.get("choices"):
-                    raise UpstreamError(502, _enc.encode(chunk))
-                usage = chunk.get("usage")
-                if isinstance(usage, dict):
-                    self.usage = (as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens")))
-                out.extend(self._tr.feed(chunk))
-                self.events += 1
-        except CrabError as e:
-            self.error = e
-        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as e:
-            self.error = untranslatable(e)
-        return self._encode(out) if out else b""
+    def _translate(self, chunk: dict[str, Any]) -> list[Any]:
+        return self._tr.feed(chunk)
 
-    @staticmethod
-    def _encode(events: list[dict[str, Any]]) -> bytes:
+    def _encode(self, events: list[Any]) -> bytes:
         return encode_events(events) if events else b""
