@@ -12,9 +12,9 @@ from crabllm.registry import Route
 from crabllm.routing.dispatch import dispatch
 from crabllm.server.http import Exchange
 from crabllm.server.proxy.preamble import Policy, Request, serve
-from crabllm.server.proxy.relay import prime, relay_stream
+from crabllm.server.proxy.relay import prime, relay_sse
 from crabllm.server.proxy.stream import SSERelay
-from crabllm.server.proxy.views import SSE_HEADERS, model_body
+from crabllm.server.proxy.views import model_body
 from crabllm.server.runtime import Gateway
 from crabllm.types.openai import ChatView, ModelView, Usage, chat_view, model_view, usage_view
 
@@ -111,10 +111,8 @@ class Proxy:
 
         ex.dispatched = True
         gw = self.gw
-        (upstream, relay, first), provider, _ = await dispatch(route.deployments, call, gw.rng, model=route.model,
+        primed, provider, _ = await dispatch(route.deployments, call, gw.rng, model=route.model,
                                                                breaker=gw.breaker, strategy=route.strategy,
                                                                loads=gw.loads, hold=True)
         ex.provider = provider.name
-        headers = ex.base_headers(b"text/event-stream")
-        headers.extend(SSE_HEADERS)
-        await relay_stream(self.gw, ex, upstream, relay, headers, first=first)
+        await relay_sse(gw, ex, primed)

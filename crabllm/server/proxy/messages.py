@@ -17,8 +17,8 @@ from crabllm.routing.dispatch import dispatch
 from crabllm.server.proxy.anthropic_relay import AnthropicFromOpenAIRelay, AnthropicPassRelay, anthropic_usage_tokens
 from crabllm.server.http import Exchange
 from crabllm.server.proxy.preamble import Policy, Request, serve
-from crabllm.server.proxy.views import NO_RETRY, SSE_HEADERS, model_body
-from crabllm.server.proxy.relay import prime, relay_stream
+from crabllm.server.proxy.views import NO_RETRY, model_body
+from crabllm.server.proxy.relay import prime, relay_sse
 from crabllm.server.runtime import Gateway
 from crabllm.translate.anthropic_count import estimate_input_tokens
 from crabllm.translate.anthropic_in import anthropic_request_to_openai, openai_response_to_anthropic
@@ -125,10 +125,7 @@ class Messages:
                                              strategy=route.strategy, loads=gw.loads, hold=stream)
         ex.provider = provider.name
         if stream:
-            upstream, relay, first = answer
-            headers = ex.base_headers(b"text/event-stream")
-            headers.extend(SSE_HEADERS)
-            await relay_stream(self.gw, ex, upstream, relay, headers, first=first)
+            await relay_sse(gw, ex, answer)
             return None
         result, usage = answer
         if usage is not None:
@@ -170,10 +167,7 @@ class Messages:
                                              strategy=route.strategy, loads=gw.loads, hold=stream)
         ex.provider = provider.name
         if stream:
-            upstream, relay, first = result
-            headers = ex.base_headers(b"text/event-stream")
-            headers.extend(SSE_HEADERS)
-            await relay_stream(self.gw, ex, upstream, relay, headers, first=first)
+            await relay_sse(gw, ex, result)
             return None
         try:
             resp = msgspec.json.decode(result)

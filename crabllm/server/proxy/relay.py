@@ -152,3 +152,15 @@ async def relay_stream(gw: Gateway, ex: Exchange, upstream: Upstream, relay: Str
         await ex.finish_work()
     with contextlib.suppress(OSError):
         await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+#: An SSE answer must reach the client as it is made: no proxy cache, no nginx buffering.
+SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+
+
+async def relay_sse(gw: Gateway, ex: Exchange, primed: tuple[Upstream, StreamRelay, bytes]) -> None:
+    """Commit a primed SSE stream (`prime`'s attempt result): 200 with the SSE headers, then the events."""
+    upstream, relay, first = primed
+    headers = ex.base_headers(b"text/event-stream")
+    headers.extend(SSE_HEADERS)
+    await relay_stream(gw, ex, upstream, relay, headers, first=first)

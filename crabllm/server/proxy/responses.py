@@ -18,8 +18,8 @@ from crabllm.routing.dispatch import FALLBACK_STATUSES, dispatch, is_transient
 from crabllm.server.http import Exchange
 from crabllm.server.proxy.preamble import Policy, Request, serve
 from crabllm.server.proxy.messages import openai_upstream_body
-from crabllm.server.proxy.views import SSE_HEADERS, model_body
-from crabllm.server.proxy.relay import prime, relay_stream
+from crabllm.server.proxy.views import model_body
+from crabllm.server.proxy.relay import prime, relay_sse
 from crabllm.server.proxy.responses_relay import ResponsesFromChatRelay, ResponsesPassRelay
 from crabllm.server.state.responses import StoredResponse
 from crabllm.server.runtime import Gateway
@@ -203,10 +203,8 @@ class Responses:
         ex.provider = provider.name
         store = r.view.store is not False
         if stream:
-            upstream, relay, first = result
-            headers = ex.base_headers(b"text/event-stream")
-            headers.extend(SSE_HEADERS)
-            await relay_stream(self.gw, ex, upstream, relay, headers, first=first)
+            relay = result[1]
+            await relay_sse(self.gw, ex, result)
             final = relay.response
             if store and final is not None:
                 if isinstance(final, bytes):

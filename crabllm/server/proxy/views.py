@@ -9,7 +9,6 @@ import msgspec
 
 from crabllm.errors import InvalidRequest
 
-SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 #: On errors once an upstream was tried: the gateway already retried, so the SDKs must not.
 NO_RETRY = [(b"x-should-retry", b"false")]
 
