@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import selectors
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
