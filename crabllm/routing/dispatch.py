@@ -62,7 +62,7 @@ def backoff(attempt: int, rng: random.Random, retry_after: float | None) -> floa
 async def dispatch(deployments: Sequence[Provider], call: Callable[[Provider], Awaitable[T]],
                    rng: random.Random, *, model: str = "", retries: bool = True,
                    breaker: Breaker | None = None, strategy: Strategy | None = None, loads: Loads | None = None,
-                   hold: bool = False) -> tuple[T, Provider, int]:
+                   hold: bool = False, first: Provider | None = None) -> tuple[T, Provider, int]:
     """Try deployments in order with per-deployment retries; return (result, provider, attempts).
 
     Retries only transient failures; moves to the next deployment on transient failures, on a 2xx
@@ -74,11 +74,15 @@ async def dispatch(deployments: Sequence[Provider], call: Callable[[Provider], A
     `strategy` orders the attempts (None: weighted). `loads` counts every attempt in flight and
     takes its latency (time to the call's return: the first bytes of a stream); with `hold` the
     successful attempt stays in flight until the caller's `loads.release` (a stream's end).
+    `first`, one of `deployments`, is tried before the others (a follow-up to the deployment that
+    holds its state); the breaker and fallback treat it as any other.
     """
     last: CrabError | None = None
     attempts = 0
     trace = ACTIVE.get()
     order = attempt_order(deployments, rng) if strategy is None else strategy.order(deployments, rng, loads, model)
+    if first is not None and first in order and order[0] is not first:
+        order = [first, *(p for p in order if p is not first)]
     if breaker is not None and breaker.health:
         order = await healthy(order, breaker, model)
     for index, provider in enumerate(order):

@@ -8,13 +8,13 @@ from typing import Any
 import msgspec
 
 from crabllm.errors import (
-    CrabError, InvalidRequest, NotFound, UnsupportedOperation, UpstreamError, UpstreamProtocolError,
+    InvalidRequest, NotFound, UnsupportedOperation, UpstreamProtocolError,
 )
 from crabllm.extensions.call import principal_of
 from crabllm.providers.base import Endpoint, Provider
 from crabllm.providers.transport import untranslatable
 from crabllm.registry import Route
-from crabllm.routing.dispatch import FALLBACK_STATUSES, dispatch, is_transient
+from crabllm.routing.dispatch import dispatch
 from crabllm.server.http import Exchange
 from crabllm.server.proxy.preamble import Policy, Request, serve
 from crabllm.server.proxy.messages import openai_upstream_body
@@ -53,15 +53,6 @@ _COUNT = Policy(view=responses_view)
 def is_native(provider: Provider) -> bool:
     """True when the deployment speaks /v1/responses itself (openai, azure, or `responses = true`)."""
     return provider.supports(Endpoint.RESPONSES)
-
-
-def may_fall_back(error: CrabError) -> bool:
-    """Whether routing would have moved on to another deployment after this failure."""
-    if is_transient(error) or isinstance(error, (UpstreamProtocolError, UnsupportedOperation)):
-        return True
-    if isinstance(error, UpstreamError):
-        return error.status in FALLBACK_STATUSES or error.status == 429
-    return error.code in ("circuit_open", "no_deployment") or error.status == 503
 
 
 class _Create:
@@ -230,17 +221,8 @@ class Responses:
         gw = self.gw
         deployments = r.route.deployments
         origin = next((p for p in deployments if r.prev is not None and p.name == r.prev.provider), None)
-        if origin is not None and len(deployments) > 1:
-            try:
-                result, provider, _ = await dispatch((origin,), attempt, gw.rng, model=r.route.model,
-                                                     breaker=gw.breaker, loads=gw.loads, hold=r.stream)
-                return result, provider
-            except CrabError as e:
-                if not may_fall_back(e):
-                    raise
-            deployments = tuple(p for p in deployments if p is not origin)
         result, provider, _ = await dispatch(deployments, attempt, gw.rng, model=r.route.model, breaker=gw.breaker,
-                                             strategy=r.route.strategy, loads=gw.loads, hold=r.stream)
+                                             strategy=r.route.strategy, loads=gw.loads, hold=r.stream, first=origin)
         return result, provider
 
     def _translate_back(self, r: _Create, chat: dict[str, Any]) -> tuple[bytes, tuple[int, int] | None]:
