@@ -21,6 +21,11 @@ from array import array
 from typing import Any
 from urllib.parse import urlsplit
 
+try:
+    from bench.procs import raise_nofile
+except ImportError:  # started by path: bench/ itself is on sys.path
+    from procs import raise_nofile  # type: ignore[no-redef]
+
 DATA, DONE, END = b"data: ", b"[DONE]", b"0\r\n\r\n"
 
 
@@ -194,17 +199,6 @@ async def main_async(a: argparse.Namespace, raw: bytes) -> dict[str, Any]:
                 gen_lag_p50_ms=pct(run.lag, 50), gen_lag_p99_ms=pct(run.lag, 99),
                 gen_lag_max_ms=round(max(run.lag) * 1e3, 3) if run.lag else None,
                 gen_cpu_s=round(ru.ru_utime + ru.ru_stime, 2), gen_maxrss_mb=round(ru.ru_maxrss / 1024, 1))
-
-
-def raise_nofile(want: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    for lim in ((max(want, hard), max(want, hard)), (hard, hard)):
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, lim)
-            return lim[0]
-        except (ValueError, OSError):
-            continue
-    return soft
 
 
 def main(argv: list[str] | None = None) -> None:
