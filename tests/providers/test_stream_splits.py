@@ -128,3 +128,13 @@ def test_anthropic_pass_relay_is_byte_exact_and_reads_usage(data: st.DataObject)
     relay = AnthropicPassRelay()
     out = b"".join(relay.feed(p) for p in data.draw(reads(stream))) + relay.finish()
     assert out == stream and relay.usage == (117, 4)
+
+
+def test_anthropic_pass_relay_crlf_split_at_every_byte() -> None:
+    """CRLF events whose CR and LF land in different reads are relayed whole, never looped on."""
+    data = ANTHROPIC.replace(b"\n", b"\r\n")
+    for cut in range(len(data) + 1):
+        relay = AnthropicPassRelay()
+        out = relay.feed(data[:cut]) + relay.feed(data[cut:]) + relay.finish()
+        assert relay.error is None and relay.usage == (30, 20), cut
+        assert out == ANTHROPIC, cut  # whole events, line ends normalised to LF, nothing added

@@ -8,7 +8,7 @@ import msgspec
 
 from crabllm.errors import ANTHROPIC_TYPES, CrabError, UpstreamProtocolError
 from crabllm.server.proxy.chat_chunks import FromChatRelay
-from crabllm.server.proxy.stream import split_events
+from crabllm.server.proxy.stream import closed, split_events
 from crabllm.translate.anthropic_in import OpenAIStreamToAnthropic
 from crabllm.translate.common import as_int
 from crabllm.translate.sse import encode_event
@@ -56,7 +56,8 @@ class AnthropicPassRelay:
     def finish(self) -> bytes:
         tail = b""
         if self._pending.strip() and self.error is None:
-            tail = self.feed(b"\n" if self._pending.endswith(b"\n") else b"\n\n")
+            last, self._pending = closed(self._pending), b""
+            tail = self.feed(last)
         self._pending = b""
         if self.error is None and not self._stopped:
             self.error = UpstreamProtocolError("the Anthropic stream ended before message_stop")
@@ -69,6 +70,8 @@ class AnthropicPassRelay:
         start, end = 0, len(ready)
         while start < end:
             stop = ready.find(b"\n\n", start)
+            if stop < 0:
+                stop = end  # a blank line after the last event ("\n\n\n"): it dispatches nothing
             name, payload = _fields(ready[start:stop])
             if payload.strip() and not self._stopped:
                 try:

@@ -49,7 +49,8 @@ class SSERelay:
         A stream that ended without a single event is an error, not an empty answer."""
         tail = b""
         if self.pending.strip() and self.error is None:
-            tail = self.feed(b"\n" if self.pending.endswith(b"\n") else b"\n\n")
+            last, self.pending = closed(self.pending), b""
+            tail = self.feed(last)
         self.pending = b""
         if self.error is not None:
             return tail
@@ -81,6 +82,8 @@ class SSERelay:
         start, end = 0, len(ready)
         while start < end:
             stop = find(b"\n\n", start)
+            if stop < 0:
+                stop = end  # a blank line after the last event ("\n\n\n"): it dispatches nothing
             if ready.startswith(b"data:", start) and find(b"\n", start, stop) < 0:
                 payload = ready[start + 5:stop]  # the usual event: one data line
             else:
@@ -133,15 +136,29 @@ class SSERelay:
 def split_events(data: bytes) -> tuple[bytes, bytes]:
     """(the complete events, what is still pending) of SSE bytes, line ends normalised to LF.
 
-    A pending part larger than 1 MiB is no SSE we can frame: an UpstreamProtocolError."""
+    A CR that ends `data` stays pending as it came: it may be the first half of a CRLF split across
+    two reads, and turning it into LF now would add a line end. A pending part larger than 1 MiB is
+    no SSE we can frame: an UpstreamProtocolError."""
+    held = b""
     if b"\r" in data:
+        if data.endswith(b"\r"):
+            data, held = data[:-1], b"\r"
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     cut = data.rfind(b"\n\n")
     if cut < 0:
         if len(data) > MAX_PENDING:
             raise UpstreamProtocolError("upstream sent an SSE event larger than 1 MiB or no event boundary")
-        return b"", data
-    return data[: cut + 2], data[cut + 2:]
+        return b"", data + held
+    return data[: cut + 2], data[cut + 2:] + held
+
+
+def closed(pending: bytes) -> bytes:
+    """A stream's dangling last event with the line ends that complete it (LF only, CR held back included)."""
+    if b"\r" in pending:
+        pending = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if pending.endswith(b"\n\n"):
+        return pending
+    return pending + (b"\n" if pending.endswith(b"\n") else b"\n\n")
 
 
 def _snippet(payload: bytes) -> str:

@@ -56,3 +56,29 @@ def test_a_malformed_frame_cuts_the_stream_exactly_there(pieces: list[str], at: 
     assert relay.error is not None and relay.error.status == 502
     assert out == b"".join(good[:at])  # every event before it, nothing after it, no [DONE]
     assert relay.fail(relay.error).startswith(b'data: {"error"')
+
+
+def crlf(data: bytes, end: bytes) -> bytes:
+    return data.replace(b"\n", end)
+
+
+def test_crlf_and_cr_line_ends_split_at_every_byte_relay_the_same_events() -> None:
+    """A CR at the end of one read and its LF at the start of the next once turned one line end into
+    two; the extra blank line then sent the event loop round forever (a hung stream)."""
+    lf = event("x") + event("y") + USAGE + b"data: [DONE]\n\n"
+    expect, _ = run(lf, [])
+    for end in (b"\r\n", b"\r"):
+        data = crlf(lf, end)
+        for cut in range(len(data) + 1):
+            out, relay = run(data, [cut])
+            assert out == expect and relay.error is None and relay.usage == (3, 4), (end, cut)
+        for cut in range(0, len(data), 7):  # many small reads, as a slow upstream sends them
+            out, _ = run(data, list(range(cut % 7, len(data), 7)))
+            assert out == expect, (end, cut)
+
+
+def test_a_blank_line_after_the_last_event_dispatches_nothing() -> None:
+    relay = SSERelay(False)
+    out = relay.feed(event("x") + b"\n") + relay.feed(b"\n" + b"data: [DONE]\n\n")
+    assert relay.error is None and out.startswith(event("x")) and out.endswith(b"data: [DONE]\n\n")
+    assert relay.feed(b"") == b"" and relay.events == 1
