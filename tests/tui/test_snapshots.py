@@ -31,6 +31,14 @@ async def loaded(pilot: Pilot[Any]) -> None:
     await wait_for(pilot, lambda: app.state.stats and app.state.keys and len(app.state.events) == 6, "canned data")
 
 
+async def steady(pilot: Pilot[Any]) -> None:
+    """Stop every text cursor blinking (it stays shown): on a slow machine a snapshot taken more than
+    0.5 s after a form opened would otherwise catch the cursor hidden."""
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
 def steps(*keys: str, until: Callable[[ConsoleApp], Any] | None = None) -> Callable[[Pilot[Any]], Awaitable[None]]:
     async def run(pilot: Pilot[Any]) -> None:
         await loaded(pilot)
@@ -39,7 +47,7 @@ def steps(*keys: str, until: Callable[[ConsoleApp], Any] | None = None) -> Calla
             await pilot.pause()
         if until is not None:
             await wait_for(pilot, lambda: until(pilot.app), "the screen under test")  # type: ignore[arg-type]
-        await pilot.pause()
+        await steady(pilot)
 
     return run
 
@@ -85,6 +93,7 @@ def test_keys_read_only_filtered(snap_compare: Any) -> None:
         pilot.app.screen.query_one("#filter", Input).value = "issued"
         await pilot.press("enter")
         await wait_for(pilot, lambda: pilot.app.screen.query_one(DataTable).row_count == 2, "the filter")
+        await steady(pilot)
 
     assert snap_compare(canned_app(read_only=True), terminal_size=(80, 24), run_before=run)
 
@@ -95,6 +104,7 @@ def test_secret_shown_once(snap_compare: Any) -> None:
         pilot.app.screen.query_one("#name", Input).value = "new-service"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: screen_is("SecretDialog")(pilot.app), "the secret dialog")  # type: ignore[arg-type]
+        await steady(pilot)
 
     assert snap_compare(canned_app(), terminal_size=(80, 24), run_before=run)
 
