@@ -16,7 +16,7 @@ import msgspec
 
 from crabllm.config.schema import AuditExtension
 from crabllm.errors import CrabError
-from crabllm.storage.base import Storage
+from crabllm.storage.base import Storage, together
 from crabllm.types.admin_docs import AuditEntry
 
 log = logging.getLogger("crabllm.audit")
@@ -87,15 +87,17 @@ class AuditLog:
         value = _enc.encode(r)
         ttl = self.cfg.retention_days * 86400
         suffix = _suffix(r.timestamp, r.request_id)
-        await self.storage.set(_index("t", None) + suffix, value, ttl)
+        st = self.storage
+        writes = [st.set(_index("t", None) + suffix, value, ttl)]
         if r.key:
-            await self.storage.set(_index("k", r.key) + suffix, value, ttl)
+            writes.append(st.set(_index("k", r.key) + suffix, value, ttl))
         if r.model:
-            await self.storage.set(_index("m", r.model) + suffix, value, ttl)
+            writes.append(st.set(_index("m", r.model) + suffix, value, ttl))
         if self.cfg.max_records:
-            count = await self.storage.incr(f"{PREFIX}n", 1)
-            if count > self.cfg.max_records * 1.1:
-                await self.prune(self.cfg.max_records)
+            writes.append(st.incr(f"{PREFIX}n", 1))
+        done = await together(st, *writes)
+        if self.cfg.max_records and done[-1] > self.cfg.max_records * 1.1:
+            await self.prune(self.cfg.max_records)
 
     async def prune(self, keep: int) -> int:
         """Delete all but the newest `keep` records (from every index)."""

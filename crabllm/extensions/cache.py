@@ -7,7 +7,7 @@ import time
 
 from crabllm.config.schema import CacheExtension
 from crabllm.extensions.call import Call
-from crabllm.storage.base import Storage
+from crabllm.storage.base import Storage, together
 
 ENTRY = "cache/e/"
 INDEX = "cache/i/"
@@ -36,11 +36,13 @@ class Cache:
         if call.cache_key is None:
             return
         ttl = float(self.cfg.ttl_seconds)
-        await self.storage.set(ENTRY + call.cache_key, response, ttl)
-        await self.storage.set(f"{INDEX}{time.time_ns():020d}/{call.cache_key}", b"", ttl)
+        st = self.storage
         # The counter only triggers a look at the index; expired entries leave it too high,
         # so the live index is what decides how many to evict.
-        if await self.storage.incr(COUNT, 1) > self.cfg.max_entries:
+        _, _, count = await together(st, st.set(ENTRY + call.cache_key, response, ttl),
+                                     st.set(f"{INDEX}{time.time_ns():020d}/{call.cache_key}", b"", ttl),
+                                     st.incr(COUNT, 1))
+        if count > self.cfg.max_entries:
             await self._evict()
 
     async def _evict(self) -> None:

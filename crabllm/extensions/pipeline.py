@@ -1,5 +1,8 @@
 """The extension pipeline, in a fixed order, with one storage round trip before and one after a request.
 
+On a pipelining backend (redis) the independent calls of each side are issued at once
+(storage.base.together), so "one round trip" holds there even with the cache on.
+
 Order before dispatch: rate_limit, then budget (both checked against the values of a single
 atomic `incr_many`), then the cache lookup. Order after the response: usage, budget correction
 and rate-limit tokens (again one atomic `incr_many`), then the cache store; audit and logging run
@@ -20,7 +23,7 @@ from crabllm.extensions.call import Call, micros, principal_of
 from crabllm.extensions.rate_limit import RateLimiter
 from crabllm.extensions.usage import increments
 from crabllm.registry import KeyEntry
-from crabllm.storage.base import Increment, Storage
+from crabllm.storage.base import Increment, Storage, together
 
 #: Endpoints whose non-stream answers the cache may keep (JSON bodies keyed on the request bytes).
 CACHED_ENDPOINTS = ("chat", "messages", "responses")
@@ -50,8 +53,16 @@ class Pipeline:
         way), then look the cache up: the cached response bytes, or None."""
         rate_ops = self.rate.plan(call) if self.rate else []
         budget_ops = await self.budget.plan(call) if self.budget else []
-        if rate_ops or budget_ops:
+        lookup = self.cache is not None and not call.stream and call.endpoint in CACHED_ENDPOINTS
+        cached: bytes | None = None
+        if (rate_ops or budget_ops) and lookup and getattr(self.storage, "pipelined", False):
+            # One round trip for both: the lookup only reads, and its answer is dropped on a refusal.
+            values, cached = await together(self.storage, self.storage.incr_many(rate_ops + budget_ops),
+                                            self.cache.lookup(call))  # type: ignore[union-attr]
+            lookup = False
+        elif rate_ops or budget_ops:
             values = await self.storage.incr_many(rate_ops + budget_ops)
+        if rate_ops or budget_ops:
             error: CrabError | None = None
             undo: list[Increment] = []
             if self.rate:
@@ -63,9 +74,8 @@ class Pipeline:
                 await self.storage.incr_many(undo)
                 call.budget_key = None  # settled: nothing left for failed() to give back
                 raise error
-        if self.cache is None or call.stream or call.endpoint not in CACHED_ENDPOINTS:
-            return None
-        cached = await self.cache.lookup(call)
+        if lookup:
+            cached = await self.cache.lookup(call)  # type: ignore[union-attr]
         if cached is not None:
             call.headers[:] = [h for h in call.headers if h[0] != b"x-crabllm-cache"] + [(b"x-crabllm-cache", b"hit")]
         return cached
@@ -81,12 +91,12 @@ class Pipeline:
             ops += self.budget.account(call, cost)
         if self.rate:
             ops += self.rate.account(call, prompt + completion)
-        if ops:
-            await self.storage.incr_many(ops)
+        work = [self.storage.incr_many(ops)] if ops else []
         if self.budget:
-            await self.budget.flush_estimates()
+            work.append(self.budget.flush_estimates())
         if self.cache and response is not None:
-            await self.cache.store(call, response)
+            work.append(self.cache.store(call, response))
+        await together(self.storage, *work)
 
     async def failed(self, call: Call) -> None:
         """Give back the budget reservation of a request that was not served."""

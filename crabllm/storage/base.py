@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable
+from typing import Any, Protocol, runtime_checkable
 
 Entry = tuple[str, bytes]
 """One listed entry: the key and its value (counters as decimal ASCII)."""
@@ -59,3 +61,11 @@ class Storage(Protocol):
     async def close(self) -> None:
         """Release connections; safe to call twice."""
         ...
+
+
+async def together(storage: Storage, *calls: Awaitable[Any]) -> builtins.list[Any]:
+    """Await independent storage calls: at once on a backend that pipelines them (`pipelined`, e.g.
+    redis: one write, one read), one after another elsewhere (tasks would only cost time there)."""
+    if getattr(storage, "pipelined", False) and len(calls) > 1:
+        return builtins.list(await asyncio.gather(*calls))
+    return [await call for call in calls]
