@@ -115,6 +115,11 @@ class Budget:
             self._estimates[(name, model)] = cost
             self._pending[(name, model)] = cost
 
+    @property
+    def has_estimates(self) -> bool:
+        """Learned estimates wait to be written (flush_estimates has work)."""
+        return bool(self._pending)
+
     async def flush_estimates(self) -> None:
         while self._pending:
             (name, model), cost = self._pending.popitem()

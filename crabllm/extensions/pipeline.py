@@ -92,7 +92,7 @@ class Pipeline:
         if self.rate:
             ops += self.rate.account(call, prompt + completion)
         work = [self.storage.incr_many(ops)] if ops else []
-        if self.budget:
+        if self.budget and self.budget.has_estimates:
             work.append(self.budget.flush_estimates())
         if self.cache and response is not None:
             work.append(self.cache.store(call, response))
